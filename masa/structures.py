@@ -205,6 +205,8 @@ class Detections:
             mask=detections.mask,
             embedding=embedding,
             tracker_id=detections.tracker_id,
-            data={k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype != object else list(v))
-                  for k, v in data.items()},
+            data={
+                k: (torch.as_tensor(v) if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" else list(v))
+                for k, v in data.items()
+            },
         )
