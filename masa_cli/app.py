@@ -1,0 +1,40 @@
+"""`masa`: the command-line entry point. Each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="masa",
+    help="Track anything in video with MASA: boxes from any detector, text prompts, or SAM masks.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from masa import __version__
+
+        typer.echo(f"masa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Track anything in video with MASA."""
+
+
+def _register() -> None:
+    """Adds each subcommand. Command modules import only typer at top level."""
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
