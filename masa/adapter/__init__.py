@@ -1,0 +1,19 @@
+"""The MASA adapter: pyramid neck, deformable fusion and track head on any backbone's features."""
+
+from masa.adapter.model import (
+    AdapterConfig,
+    MasaAdapter,
+    build_masa_adapter,
+    build_masa_adapter_gdino,
+    build_masa_adapter_r50,
+)
+from masa.adapter.preprocess import preprocess_image
+
+__all__ = [
+    "AdapterConfig",
+    "MasaAdapter",
+    "build_masa_adapter",
+    "build_masa_adapter_gdino",
+    "build_masa_adapter_r50",
+    "preprocess_image",
+]

@@ -1,0 +1,123 @@
+"""Deformable fusion necks of the MASA adapter (`masa_adapter.1`): MASA's DeformFusion (SPEC §2.4).
+
+mmcv's `ModulatedDeformConv2d` is expressed with `torchvision.ops.deform_conv2d`, which uses the
+same offset layout (channel 2k = dy, 2k+1 = dx of tap k) and the same sampling (SPEC §2.6).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import deform_conv2d
+
+__all__ = ["DeformFusion", "DyDCNv2", "reinterpret_as_flat"]
+
+
+class _DeformConv(nn.Module):
+    """The weight holder of mmcv `ModulatedDeformConv2d(C, C, 3, padding=1, bias=False)`."""
+
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.weight = nn.Parameter(torch.empty(channels, channels, 3, 3))
+        bound = 1.0 / math.sqrt(channels * 9)  # mmcv's own init, not the Conv2d one
+        nn.init.uniform_(self.weight, -bound, bound)
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        if offset.dtype != x.dtype:  # mmcv casts input, weight and mask to the offset's dtype
+            x, mask = x.to(offset.dtype), mask.to(offset.dtype)
+        return deform_conv2d(x, offset, self.weight.to(offset.dtype), stride=self.stride, padding=1, mask=mask)
+
+
+class DyDCNv2(nn.Module):
+    """mmdet `DyDCNv2`: modulated deformable 3x3 conv (no bias) + GroupNorm(16). Keys `conv.*`, `norm.*`."""
+
+    def __init__(self, channels: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = _DeformConv(channels, stride)
+        self.norm = nn.GroupNorm(16, channels)
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        """Args:
+            x (Tensor[B, C, H, W]); offset (Tensor[B, 18, Ho, Wo]); mask (Tensor[B, 9, Ho, Wo]).
+        """
+        return self.norm(self.conv(x, offset, mask))
+
+
+def reinterpret_as_flat(maps: Tensor, channels: int, height: int, width: int) -> Tensor:
+    """What mmcv's DCN kernel reads when handed maps larger than its output (SPEC §2.4, §7.2).
+
+    mmcv reads each sample's offset/mask through its raw pointer as a contiguous
+    `(channels, height, width)` buffer, so the values used are the first
+    `channels * height * width` values of the sample's row-major memory, not a spatial crop.
+
+    Args:
+        maps (Tensor[B, K, H, W]): full-resolution offsets or masks (K >= channels).
+        channels, height, width: the shape the kernel expects per sample.
+
+    Returns:
+        Tensor[B, channels, height, width]
+    """
+    b = maps.shape[0]
+    flat = maps.contiguous().reshape(b, -1)  # (B, K*H*W)
+    return flat[:, : channels * height * width].reshape(b, channels, height, width)
+
+
+class DeformFusionBlock(nn.Module):
+    """One block of MASA's DeformFusion: DyHead without scale/task attention, per-branch offsets."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.spatial_conv_high = DyDCNv2(channels)
+        self.spatial_conv_mid = DyDCNv2(channels)
+        self.spatial_conv_low = DyDCNv2(channels, stride=2)
+        self.spatial_conv_offset = nn.Conv2d(channels, 27 * 3, 3, padding=1)
+        nn.init.zeros_(self.spatial_conv_offset.weight)
+        nn.init.zeros_(self.spatial_conv_offset.bias)
+
+    def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        """Args:
+            feats: L maps `(B, C, H_l, W_l)`, finest first. Returns L maps of the same shapes.
+        """
+        outs = []
+        num_levels = len(feats)
+        for level, x in enumerate(feats):
+            om = self.spatial_conv_offset(x)  # (B, 81, H, W)
+            offset = om[:, :54]
+            mask = om[:, 54:].sigmoid()  # (B, 27, H, W), a new contiguous tensor
+            summed = self.spatial_conv_mid(x, offset[:, 0:18], mask[:, 0:9])
+            count = 1
+            if level > 0:
+                summed = summed + self.spatial_conv_low(feats[level - 1], offset[:, 18:36], mask[:, 9:18])
+                count += 1
+            if level < num_levels - 1:
+                upper = feats[level + 1]
+                h, w = upper.shape[-2:]
+                high = self.spatial_conv_high(
+                    upper,
+                    reinterpret_as_flat(offset[:, 36:54], 18, h, w),
+                    reinterpret_as_flat(mask[:, 18:27], 9, h, w),
+                )
+                summed = summed + F.interpolate(high, size=x.shape[-2:], mode="bilinear", align_corners=True)
+                count += 1
+            outs.append(summed / count)
+        return outs
+
+
+class DeformFusion(nn.Module):
+    """MASA `DeformFusion(num_blocks)`: sequential fusion blocks over a 5-level pyramid (SPEC §2.4).
+
+    Keys `dyhead_blocks.{i}.*` as in the official checkpoints.
+    """
+
+    def __init__(self, channels: int = 256, num_blocks: int = 3) -> None:
+        super().__init__()
+        self.dyhead_blocks = nn.ModuleList(DeformFusionBlock(channels) for _ in range(num_blocks))
+
+    def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        for block in self.dyhead_blocks:
+            feats = block(feats)
+        return feats

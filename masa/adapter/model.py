@@ -1,0 +1,216 @@
+"""The MASA adapter: backbone features -> pyramid neck -> deformable fusion -> RoI embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from masa.adapter.backbones import CaffeResNet50
+from masa.adapter.fusion import DeformFusion
+from masa.adapter.head import EmbedHead, extract_roi_features
+from masa.adapter.necks import FPN
+from masa.adapter.preprocess import preprocess_image
+
+__all__ = [
+    "AdapterConfig",
+    "MasaAdapter",
+    "build_masa_adapter",
+    "build_masa_adapter_r50",
+    "build_masa_adapter_gdino",
+]
+
+#: Backbones an adapter can own, by the name stored in self-describing checkpoints.
+BACKBONES: dict[str, type[nn.Module]] = {"resnet50_caffe": CaffeResNet50}
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Everything needed to rebuild an adapter; stored in the project's own checkpoints.
+
+    Attributes:
+        backbone: name of the adapter's own backbone (a key of `BACKBONES`), or None when the
+            features come from a detector's frozen backbone (MASA's "unified" variants).
+        in_channels: channels of the backbone levels fed to the neck, finest first.
+        in_strides: strides of those levels.
+        channels: channels of every neck/fusion level.
+        num_outs: number of pyramid levels after the neck.
+        fusion_blocks: number of DeformFusion blocks (0 disables fusion).
+        roi_levels: how many of the finest levels RoIs are pooled from.
+        head_convs, head_conv_channels, head_fc_channels, embed_dim: the embed head.
+        resize: keep-ratio resize target of the preprocessing.
+        pad_divisor: padding multiple of the preprocessing.
+    """
+
+    backbone: str | None = "resnet50_caffe"
+    in_channels: tuple[int, ...] = (256, 512, 1024, 2048)
+    in_strides: tuple[int, ...] = (4, 8, 16, 32)
+    channels: int = 256
+    num_outs: int = 5
+    fusion_blocks: int = 3
+    roi_levels: int = 4
+    head_convs: int = 4
+    head_conv_channels: int = 256
+    head_fc_channels: int = 1024
+    embed_dim: int = 256
+    resize: tuple[int, int] = (1024, 1024)
+    pad_divisor: int = 32
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> AdapterConfig:
+        """Inverse of `to_dict`; unknown keys are an error."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown adapter config keys: {unknown}")
+        tuples = {"in_channels", "in_strides", "resize"}
+        return cls(**{k: (tuple(v) if k in tuples else v) for k, v in values.items()})
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Strides of all `num_outs` pyramid levels."""
+        out = list(self.in_strides)
+        while len(out) < self.num_outs:
+            out.append(out[-1] * 2)
+        return tuple(out)
+
+
+class MasaAdapter(nn.Module):
+    """MASA adapter + track head (SPEC §0, §2).
+
+    Submodules (their parameter names map 1:1 onto the official keys, see `masa.weights`):
+    `backbone` (optional), `neck` (FPN, `masa_adapter.0`), `fusion` (DeformFusion,
+    `masa_adapter.1`), `head` (EmbedHead, `track_head.embed_head`).
+
+    Args:
+        config: the architecture.
+    """
+
+    def __init__(self, config: AdapterConfig) -> None:
+        super().__init__()
+        if config.backbone is not None and config.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {config.backbone!r}; known: {sorted(BACKBONES)}")
+        self.config = config
+        self.backbone = BACKBONES[config.backbone]() if config.backbone else None
+        self.neck = FPN(config.in_channels, config.channels, config.num_outs)
+        self.fusion = DeformFusion(config.channels, config.fusion_blocks) if config.fusion_blocks else None
+        self.head = EmbedHead(
+            config.channels,
+            num_convs=config.head_convs,
+            conv_channels=config.head_conv_channels,
+            fc_channels=config.head_fc_channels,
+            embed_dim=config.embed_dim,
+        )
+
+    @property
+    def roi_strides(self) -> tuple[int, ...]:
+        """Strides of the levels RoIs are pooled from."""
+        return self.config.strides[: self.config.roi_levels]
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def adapt(self, feats: list[Tensor]) -> list[Tensor]:
+        """Neck + fusion on backbone features.
+
+        Args:
+            feats: `len(config.in_channels)` maps `(B, C_l, H_l, W_l)`, finest first.
+
+        Returns:
+            list[Tensor]: `num_outs` maps `(B, channels, H_l, W_l)`.
+        """
+        x = self.neck(feats)
+        return self.fusion(x) if self.fusion is not None else x
+
+    def features(self, images: Tensor) -> list[Tensor]:
+        """Backbone + neck + fusion on preprocessed images `Tensor[B, 3, H, W]`."""
+        if self.backbone is None:
+            raise RuntimeError(
+                "this adapter has no backbone of its own: pass a detector's backbone features to adapt()"
+            )
+        return self.adapt(self.backbone(images))
+
+    def embed_rois(self, fused: list[Tensor], rois: Tensor) -> Tensor:
+        """Embeddings of RoIs pooled from fused maps.
+
+        Args:
+            fused: output of `adapt`/`features`.
+            rois (Tensor[K, 5]): `(batch_idx, x1, y1, x2, y2)` in network-input pixels.
+
+        Returns:
+            Tensor[K, embed_dim]: raw embeddings (not normalised).
+        """
+        return self.head(extract_roi_features(fused, rois, self.roi_strides))
+
+    def forward(self, images: Tensor, rois: Tensor) -> Tensor:
+        """Embeds RoIs of preprocessed images; see `features` and `embed_rois`."""
+        return self.embed_rois(self.features(images), rois)
+
+    @torch.inference_mode()
+    def embed(self, image: np.ndarray, boxes_xyxy: Any) -> Tensor:
+        """Embeds boxes of one frame exactly as the official track head does (SPEC §4.2 `E`).
+
+        Args:
+            image (np.ndarray[H, W, 3] uint8): RGB frame at original resolution.
+            boxes_xyxy (array-like[N, 4]): boxes in original pixel coordinates.
+
+        Returns:
+            Tensor[N, embed_dim] float32 on the adapter's device: raw embeddings.
+        """
+        device = self.device
+        boxes = torch.as_tensor(np.asarray(boxes_xyxy, dtype=np.float32)).reshape(-1, 4).to(device)
+        if boxes.shape[0] == 0:
+            return torch.zeros((0, self.config.embed_dim), device=device)
+        images, (sx, sy) = preprocess_image(
+            image, scale=self.config.resize, pad_divisor=self.config.pad_divisor, device=device
+        )
+        scale = torch.tensor([sx, sy, sx, sy], device=device)
+        rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * scale], dim=1)  # (N, 5)
+        return self.forward(images, rois).float()
+
+
+def build_masa_adapter(config: AdapterConfig, *, device: str | torch.device = "cpu") -> MasaAdapter:
+    """Builds an adapter of any architecture with random weights, in eval mode."""
+    return MasaAdapter(config).to(device).eval()
+
+
+def build_masa_adapter_r50(*, checkpoint: str | None = None, device: str | torch.device = "cpu") -> MasaAdapter:
+    """MASA-R50 (`masa_r50.pth`): own caffe ResNet-50, 4-in FPN, 3 DeformFusion blocks, 4 RoI levels.
+
+    Args:
+        checkpoint: path or known name (see `masa.weights.resolve_checkpoint`); None gives random weights.
+        device: where the model lives.
+    """
+    config = AdapterConfig(
+        backbone="resnet50_caffe", in_channels=(256, 512, 1024, 2048), in_strides=(4, 8, 16, 32),
+        roi_levels=4, resize=(1024, 1024), pad_divisor=32,
+    )
+    return _build_and_load(config, checkpoint, device)
+
+
+def build_masa_adapter_gdino(*, checkpoint: str | None = None, device: str | torch.device = "cpu") -> MasaAdapter:
+    """MASA-GroundingDINO / MASA-Detic adapter: no own backbone; Swin-B stages 1-3 (256/512/1024 ch,
+    strides 8/16/32), 3-in FPN, 3 DeformFusion blocks, 3 RoI levels (SPEC §3.3)."""
+    config = AdapterConfig(
+        backbone=None, in_channels=(256, 512, 1024), in_strides=(8, 16, 32),
+        roi_levels=3, resize=(1333, 800), pad_divisor=32,
+    )
+    return _build_and_load(config, checkpoint, device)
+
+
+def _build_and_load(config: AdapterConfig, checkpoint: str | None, device: str | torch.device) -> MasaAdapter:
+    model = MasaAdapter(config)
+    if checkpoint is not None:
+        from masa.weights import load_adapter_weights, resolve_checkpoint
+
+        load_adapter_weights(model, resolve_checkpoint(checkpoint))
+    return model.to(device).eval()
