@@ -1,0 +1,196 @@
+"""The part every tracking command shares: tracker settings, the run loop, writers and summary."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from masa.errors import InputError
+
+__all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
+
+
+@dataclass
+class TrackerSettings:
+    """Tracker options as given on the command line; None keeps the preset's value."""
+
+    preset: str = "tao"
+    init_score_threshold: float | None = None
+    obj_score_threshold: float | None = None
+    match_score_threshold: float | None = None
+    memory_frames: int | None = None
+    memory_seconds: float | None = None
+    new_embed_weight: float | None = None
+    max_distance: float | None = None
+    distractor_score_threshold: float | None = None
+    distractor_iou_threshold: float | None = None
+
+
+def build_tracker(settings: TrackerSettings, fps: float) -> Any:
+    """Builds the preset's tracker with the given overrides.
+
+    Args:
+        settings: the command-line options.
+        fps: frames per second of the processed stream (video fps / stride); sets the TAO
+            tracker's distance-gate growth and converts `memory_seconds`.
+    """
+    from masa.tracking import (
+        build_bdd_tracker,
+        build_tao_tracker_demo,
+        build_tao_tracker_test,
+        memory_frames_from_seconds,
+    )
+
+    if settings.memory_frames is not None and settings.memory_seconds is not None:
+        raise InputError("give --memory-frames or --memory-seconds, not both")
+    overrides: dict[str, Any] = {
+        k: getattr(settings, k)
+        for k in ("init_score_threshold", "obj_score_threshold", "match_score_threshold",
+                  "memory_frames", "new_embed_weight")
+        if getattr(settings, k) is not None
+    }
+    if settings.memory_seconds is not None:
+        overrides["memory_frames"] = memory_frames_from_seconds(settings.memory_seconds, fps)
+    tao_only = {k: getattr(settings, k) for k in ("max_distance", "distractor_score_threshold",
+                                                  "distractor_iou_threshold")}
+    if settings.preset == "bdd":
+        given = [f"--{k.replace('_', '-')}" for k, v in tao_only.items() if v is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to the TAO tracker only, not --tracker bdd")
+        return build_bdd_tracker(**overrides)
+    if tao_only["max_distance"] is not None:
+        overrides["max_distance"] = tao_only["max_distance"] if tao_only["max_distance"] > 0 else None
+    for key in ("distractor_score_threshold", "distractor_iou_threshold"):
+        if tao_only[key] is not None:
+            overrides[key] = tao_only[key]
+    try:
+        if settings.preset == "tao-test":
+            return build_tao_tracker_test(**overrides)
+        return build_tao_tracker_demo(fps=fps, **overrides)
+    except ValueError as e:
+        raise InputError(str(e)) from None
+
+
+def stream_fps(frames: Any) -> float:
+    """Frames per second of the processed stream: the source's rate divided by the stride."""
+    return frames.fps / frames.frame_indices.step
+
+
+def resolve_device(device: str) -> Any:
+    """'auto' -> CUDA when available, else CPU; a CUDA device that is absent is an error."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"--device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: CUDA is not available on this machine")
+    return dev
+
+
+@dataclass
+class RunSummary:
+    """What a run produced."""
+
+    frames: int
+    tracks: int
+    seconds: dict[str, float]
+    outputs: list[Path]
+
+
+def run_tracking(
+    *,
+    frames: Any,
+    detect: Callable[[int, np.ndarray], Any],
+    embedder: Any,
+    tracker: Any,
+    out_dir: Path,
+    class_names: dict[int, str],
+    tcc: bool,
+    video: bool,
+    trace_length: int,
+    quiet: bool,
+    synchronize: bool = False,
+) -> RunSummary:
+    """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
+
+    Every output is written atomically: on any error or interrupt none of them is left behind.
+    """
+    from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
+    from masa.pipeline import StageTimer, track_frames
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = frames.name
+    timer = StageTimer(synchronize=synchronize)
+    track_ids: set[int] = set()
+    with ExitStack() as stack:
+        writers = [
+            stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
+            stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
+                                              class_names=class_names, temporal_class_consistency=tcc)),
+        ]
+        if video:
+            writers.append(stack.enter_context(OverlayVideoWriter(
+                out_dir / f"{name}.mp4", fps=stream_fps(frames),
+                width=frames.width, height=frames.height, class_names=class_names,
+                trace_length=trace_length,
+            )))
+        progress = _progress(quiet)
+        with progress:
+            task = progress.add_task(f"tracking {name}", total=frames.num_frames)
+            for result in track_frames(frames, detect, embedder, tracker, timer=timer):
+                with timer.stage("write"):
+                    for writer in writers:
+                        writer.write(result.frame_idx, result.detections, result.image)
+                track_ids.update(result.detections.tracker_id.tolist())
+                progress.advance(task)
+    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
+    if not quiet:
+        _print_summary(summary)
+    return summary
+
+
+def _progress(quiet: bool) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed or 0:5.1f} frames/s", style="progress.data.speed")
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        RateColumn(), TimeRemainingColumn(), console=Console(file=sys.stderr), disable=quiet,
+    )
+
+
+def _print_summary(summary: RunSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stderr)
+    table = Table(title=f"{summary.frames} frames, {summary.tracks} tracks", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("ms/frame", justify="right")
+    total = sum(summary.seconds.values())
+    for stage in ("decode", "detector", "adapter", "tracker", "write"):
+        if stage in summary.seconds:
+            s = summary.seconds[stage]
+            table.add_row(stage, f"{s:.2f}", f"{1000 * s / max(1, summary.frames):.1f}")
+    table.add_row("total", f"{total:.2f}", f"{1000 * total / max(1, summary.frames):.1f}", style="bold")
+    console.print(table)
+    console.print(f"{summary.frames / total if total else 0:.2f} frames/s end to end")
+    for path in summary.outputs:
+        console.print(f"wrote {path}")
