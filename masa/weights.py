@@ -245,17 +245,28 @@ def official_adapter_config(state_dict: dict[str, Tensor]) -> Any:
     )
 
 
-def _strict_load(model: nn.Module, state: dict[str, Tensor], path: Path) -> None:
+def _official_name(key: str) -> str:
+    """Our module key -> the official checkpoint's key (inverse of `_OFFICIAL_PREFIXES`)."""
+    for old, new in _OFFICIAL_PREFIXES.items():
+        if key.startswith(new):
+            return old + key[len(new):]
+    return key
+
+
+def _strict_load(model: nn.Module, state: dict[str, Tensor], path: Path, *, official: bool = False) -> None:
+    """`load_state_dict(strict=True)` with an error that lists the offending keys (official names
+    for official checkpoints)."""
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
+    name = _official_name if official else (lambda k: k)
+    missing = sorted(name(k) for k in set(expected) - set(state))
+    unexpected = sorted(name(k) for k in set(state) - set(expected))
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing key(s): {', '.join(missing[:10])}")
     if unexpected:
         problems.append(f"{len(unexpected)} unexpected key(s): {', '.join(unexpected[:10])}")
     shapes = [
-        f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}"
+        f"{name(k)} {tuple(v.shape)} != {tuple(expected[k].shape)}"
         for k, v in state.items() if k in expected and v.shape != expected[k].shape
     ]
     if shapes:
@@ -287,7 +298,7 @@ def load_adapter_weights(model: nn.Module, path: str | os.PathLike[str]) -> Chec
     """
     path = Path(path)
     checkpoint = read_checkpoint(path)
-    _strict_load(model, _adapter_state(checkpoint, path), path)
+    _strict_load(model, _adapter_state(checkpoint, path), path, official=checkpoint.source == "official")
     return checkpoint
 
 
@@ -314,7 +325,7 @@ def load_adapter(name_or_path: str | os.PathLike[str], *, device: str | torch.de
     else:
         raise CheckpointError(f"{path}: a bare state dict does not say which model it is; use an official or masa checkpoint")
     model = MasaAdapter(config)
-    _strict_load(model, _adapter_state(checkpoint, path), path)
+    _strict_load(model, _adapter_state(checkpoint, path), path, official=checkpoint.source == "official")
     return model.to(device).eval()
 
 

@@ -1,0 +1,334 @@
+"""Atomic result writers: MOTChallenge txt, TAO results JSON and an H.264 overlay video.
+
+Every writer writes to a hidden temporary file in the destination folder and renames it over the
+destination on a successful `close()`. On an exception inside `with`, or on `abort()`, the
+temporary files are deleted and no output file appears. 1-based frame numbers and BGR pixels exist
+only inside this module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import cv2
+import numpy as np
+
+from masa.boxes import xyxy_to_xywh
+from masa.structures import Detections
+
+__all__ = ["MotTxtWriter", "TaoJsonWriter", "OverlayVideoWriter"]
+
+
+def _temp_path(destination: Path, suffix: str = ".tmp") -> Path:
+    """Creates an empty hidden file next to `destination`, with the user's umask permissions.
+
+    (`tempfile.mkstemp` would make it 0600, which the rename would carry to the output.)
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = destination.parent / f".{destination.name}.{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+
+
+def _tracked(detections: Detections) -> Detections:
+    """The detections with `tracker_id >= 0`."""
+    if detections.tracker_id is None:
+        raise ValueError("detections must have tracker_id to be written as tracks")
+    return detections[detections.tracker_id >= 0]
+
+
+class _AtomicWriter:
+    """Base: a temp file `self._tmp`, renamed to `self.path` by `close()`, deleted by `abort()`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._tmp = _temp_path(self.path)
+        self._closed = False
+
+    def write(
+        self, frame_idx: int, detections: Detections, image: np.ndarray | None = None
+    ) -> None:
+        """Writes one frame's results.
+
+        Args:
+            frame_idx: 0-based frame index.
+            detections: the frame's detections (`xyxy` Tensor[N, 4] float32 pixels, with
+                `tracker_id` Tensor[N] int64; -1 marks untracked detections, which are skipped).
+            image: the frame, uint8 `(H, W, 3)` RGB (used only by the video writer).
+        """
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} for {self.path} is already closed")
+        self._write(frame_idx, detections, image)
+
+    def close(self) -> None:
+        """Finishes the file and moves it to `path`. Aborts (and re-raises) if finishing fails."""
+        if self._closed:
+            return
+        try:
+            self._finish()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        """Deletes the temporary files; `path` is left untouched. A no-op after `close()`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._discard()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> _AtomicWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        """Releases open handles without finishing (called by `abort`)."""
+
+
+class MotTxtWriter(_AtomicWriter):
+    """Writes tracks as MOTChallenge lines `frame,id,x,y,w,h,score,-1,-1,-1`.
+
+    `frame` is `frame_idx + 1` and `id` is `tracker_id + 1`, so both start at 1 as in MOTChallenge
+    ground truth (the evaluation accepts any non-negative id). Only detections with
+    `tracker_id >= 0` are written; boxes get 2 decimals, scores 4.
+
+    Args:
+        path: destination `.txt` file; its folder is created if needed.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self._file: IO[str] = open(self._tmp, "w", encoding="utf-8")
+
+    def __enter__(self) -> MotTxtWriter:
+        return self
+
+    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
+        tracked = _tracked(detections)
+        xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().numpy()  # (N, 4)
+        ids = tracked.tracker_id.cpu().numpy()
+        scores = tracked.confidence.cpu().numpy()
+        self._file.writelines(
+            f"{frame_idx + 1},{tid + 1},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n"
+            for tid, (x, y, w, h), s in zip(ids.tolist(), xywh.tolist(), scores.tolist())
+        )
+
+    def _finish(self) -> None:
+        self._file.close()
+
+    def _discard(self) -> None:
+        self._file.close()
+
+
+class TaoJsonWriter(_AtomicWriter):
+    """Writes tracks as a TAO results JSON list (SPEC §6.2).
+
+    Each tracked detection becomes `{image_id, video_id, track_id, bbox: [x, y, w, h], score,
+    category_id[, category_name]}` with `image_id = frame_idx + image_id_offset` and `track_id`
+    the tracker id as given. Entries stream to a temporary JSON-lines file while running; `close()`
+    applies temporal class consistency and writes the final list, so memory stays flat apart from
+    a per-track category counter.
+
+    Args:
+        path: destination `.json` file; its folder is created if needed.
+        video_name: the video's name (kept on the writer for callers and logs).
+        class_names: category id -> name, for `category_name`.
+        video_id: `video_id` of every entry.
+        image_id_offset: added to the 0-based frame index to form `image_id` (1 matches
+            `read_coco_detections`' `image_id - 1` rule).
+        temporal_class_consistency: set every entry's category to its track's most frequent one,
+            ties to the smallest category id (the pandas mode MASA uses).
+        write_category_names: add `category_name` to each entry.
+    """
+
+    def __init__(
+        self, path: str | Path, *, video_name: str, class_names: dict[int, str], video_id: int = 1,
+        image_id_offset: int = 1, temporal_class_consistency: bool = True,
+        write_category_names: bool = True,
+    ) -> None:
+        super().__init__(path)
+        self.video_name = video_name
+        self.class_names = dict(class_names)
+        self.video_id = video_id
+        self.image_id_offset = image_id_offset
+        self.temporal_class_consistency = temporal_class_consistency
+        self.write_category_names = write_category_names
+        self._lines_path = _temp_path(self.path, suffix=".jsonl")
+        self._lines: IO[str] = open(self._lines_path, "w", encoding="utf-8")
+        self._votes: dict[int, Counter[int]] = {}
+
+    def __enter__(self) -> TaoJsonWriter:
+        return self
+
+    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
+        tracked = _tracked(detections)
+        xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().numpy()  # (N, 4)
+        for tid, box, score, cid in zip(
+            tracked.tracker_id.tolist(), xywh.tolist(), tracked.confidence.tolist(),
+            tracked.class_id.tolist(),
+        ):
+            self._votes.setdefault(tid, Counter())[cid] += 1
+            entry = {
+                "image_id": frame_idx + self.image_id_offset, "video_id": self.video_id,
+                "track_id": tid, "bbox": [round(v, 2) for v in box], "score": round(score, 5),
+                "category_id": cid,
+            }
+            self._lines.write(json.dumps(entry) + "\n")
+
+    def track_categories(self) -> dict[int, int]:
+        """Track id -> its most frequent category id so far (ties to the smallest id)."""
+        return {tid: min(votes, key=lambda c: (-votes[c], c)) for tid, votes in self._votes.items()}
+
+    def _finish(self) -> None:
+        self._lines.close()
+        category = self.track_categories() if self.temporal_class_consistency else {}
+        with open(self._lines_path, encoding="utf-8") as lines, open(self._tmp, "w") as out:
+            out.write("[")
+            for i, line in enumerate(lines):
+                entry = json.loads(line)
+                cid = entry["category_id"] = category.get(entry["track_id"], entry["category_id"])
+                if self.write_category_names:
+                    entry["category_name"] = self.class_names.get(cid, str(cid))
+                out.write(("," if i else "") + "\n" + json.dumps(entry))
+            out.write("\n]\n")
+        self._lines_path.unlink()
+
+    def _discard(self) -> None:
+        self._lines.close()
+        self._lines_path.unlink(missing_ok=True)
+
+
+class OverlayVideoWriter(_AtomicWriter):
+    """Draws tracks on frames and encodes an H.264 (libx264, yuv420p) mp4 through PyAV.
+
+    Boxes, masks and labels `#id class score` are coloured by track id, with a trace of the last
+    `trace_length` box centres (supervision annotators). Detections with `tracker_id` -1 are not
+    drawn; without `tracker_id` every detection is drawn, coloured by class. An odd width or height
+    is padded by one black pixel, as yuv420p needs even sizes. Frames are encoded as they come.
+
+    Args:
+        path: destination `.mp4` file; its folder is created if needed.
+        fps: frame rate of the output.
+        width: frame width in pixels.
+        height: frame height in pixels.
+        class_names: class id -> name for labels.
+        trace_length: frames of trace behind each track.
+        crf: x264 constant rate factor (lower is better quality, bigger file).
+    """
+
+    def __init__(
+        self, path: str | Path, *, fps: float, width: int, height: int, class_names: dict[int, str],
+        trace_length: int = 30, crf: int = 23,
+    ) -> None:
+        import av
+        import supervision as sv
+
+        if not fps > 0 or width < 1 or height < 1:
+            raise ValueError(f"fps, width, height must be > 0, but got {fps}, {width}, {height}")
+        super().__init__(path)
+        self.width, self.height = width, height
+        self.class_names = dict(class_names)
+        self._container = None
+        try:
+            self._container = av.open(
+                str(self._tmp), mode="w", format="mp4", options={"movflags": "+faststart"}
+            )
+            rate = Fraction(fps).limit_denominator(1001)
+            self._stream = self._container.add_stream(
+                "libx264", rate=rate, options={"crf": str(crf), "preset": "veryfast"}
+            )
+            self._stream.width, self._stream.height = width + width % 2, height + height % 2
+            self._stream.pix_fmt = "yuv420p"
+        except BaseException:
+            self.abort()
+            raise
+        lookup = sv.ColorLookup.INDEX
+        self._mask = sv.MaskAnnotator(color_lookup=lookup)
+        self._box = sv.BoxAnnotator(color_lookup=lookup)
+        self._label = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4)
+        self._trace = sv.TraceAnnotator(color_lookup=lookup, trace_length=trace_length)
+
+    def __enter__(self) -> OverlayVideoWriter:
+        return self
+
+    def _labels(self, detections: Detections) -> list[str]:
+        n = len(detections)
+        ids = [None] * n if detections.tracker_id is None else detections.tracker_id.tolist()
+        classes, scores = detections.class_id.tolist(), detections.confidence.tolist()
+        return [
+            ("" if tid is None else f"#{tid} ") + f"{self.class_names.get(cid, cid)} {score:.2f}"
+            for tid, cid, score in zip(ids, classes, scores)
+        ]
+
+    def _annotate_bgr(self, detections: Detections, image: np.ndarray) -> np.ndarray:
+        """Draws `detections` on a copy of `image` (uint8 `(H, W, 3)` RGB); returns it BGR."""
+        if detections.tracker_id is not None:
+            detections = detections[detections.tracker_id >= 0]
+        scene = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # supervision draws on BGR arrays
+        sv_dets = detections.to_supervision()
+        by_track = sv_dets.tracker_id is not None
+        colors = np.asarray(sv_dets.tracker_id if by_track else sv_dets.class_id, np.int64)  # (N,)
+        if sv_dets.mask is not None:
+            scene = self._mask.annotate(scene, sv_dets, custom_color_lookup=colors)
+        scene = self._box.annotate(scene, sv_dets, custom_color_lookup=colors)
+        if by_track:
+            scene = self._trace.annotate(scene, sv_dets, custom_color_lookup=colors)
+        labels = self._labels(detections)
+        return self._label.annotate(scene, sv_dets, labels=labels, custom_color_lookup=colors)
+
+    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
+        import av
+
+        if image is None or image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
+            got = None if image is None else (image.shape, image.dtype)
+            raise ValueError(f"image must be uint8 ({self.height}, {self.width}, 3), but got {got}")
+        scene = self._annotate_bgr(detections, image)  # (H, W, 3) BGR
+        pad_h, pad_w = self.height % 2, self.width % 2
+        if pad_h or pad_w:  # yuv420p needs even sizes: one black row / column at the bottom / right
+            scene = cv2.copyMakeBorder(scene, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(scene), format="bgr24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def _finish(self) -> None:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+    def _discard(self) -> None:
+        if self._container is None:
+            return
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - the file is deleted anyway
+            pass
