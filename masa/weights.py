@@ -135,6 +135,10 @@ _ALLOWED_GLOBALS = {
 _STUBBED_MODULES = ("mmengine", "mmdet", "mmcv", "numpy")
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """The pickle asks for a global outside the allow-list."""
+
+
 class _RestrictedUnpickler(pickle.Unpickler):
     """Rebuilds tensors and plain containers; stubs mmengine/numpy objects; refuses all else."""
 
@@ -145,7 +149,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return getattr(torch, name)
         if module.split(".")[0] in _STUBBED_MODULES:
             return type(name, (_Stub,), {"__module__": module})
-        raise pickle.UnpicklingError(f"refusing to load global '{module}.{name}'")
+        raise _RefusedGlobal(f"refusing to load global '{module}.{name}'")
 
 
 _restricted_pickle = types.SimpleNamespace(
@@ -164,7 +168,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         return _read_safetensors(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle)
-    except pickle.UnpicklingError as e:
+    except _RefusedGlobal as e:
         raise CheckpointError(f"{path}: {e}; the file may be unsafe and was not loaded") from None
     except Exception as e:  # noqa: BLE001 - any reader failure is a bad file for the user
         raise CheckpointError(f"{path}: cannot read checkpoint ({type(e).__name__}: {e})") from None
