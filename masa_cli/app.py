@@ -30,6 +30,9 @@ def _root(
 
 def _register() -> None:
     """Adds each subcommand. Command modules import only typer at top level."""
+    from masa_cli import eval as eval_cmd
+
+    app.command("eval")(eval_cmd.eval_command)
     from masa_cli import track
 
     app.command("track")(track.track)

@@ -87,4 +87,9 @@ Tcc = Annotated[
 ]
 Video = Annotated[bool, typer.Option("--video/--no-video", help="Write the H.264 overlay video.", rich_help_panel=OUTPUT)]
 TraceLength = Annotated[int, typer.Option(min=0, help="Frames of trace drawn behind each track.", rich_help_panel=OUTPUT)]
+ClassNames = Annotated[
+    Optional[str],
+    typer.Option(help="Names for class ids, e.g. '1=disc,2=square' (overrides names from the detections file).",
+                 rich_help_panel=OUTPUT),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]

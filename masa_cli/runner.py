@@ -76,6 +76,19 @@ def build_tracker(settings: TrackerSettings, fps: float) -> Any:
         raise InputError(str(e)) from None
 
 
+def parse_class_names(text: str | None, defaults: dict[int, str]) -> dict[int, str]:
+    """`'1=disc,2=square'` -> `{1: 'disc', 2: 'square'}`, on top of `defaults`."""
+    names = dict(defaults)
+    if not text:
+        return names
+    for item in text.split(","):
+        key, sep, name = item.partition("=")
+        if not sep or not key.strip().lstrip("-").isdigit() or not name.strip():
+            raise InputError(f"--class-names: {item!r} is not ID=NAME (e.g. '1=disc,2=square')")
+        names[int(key)] = name.strip()
+    return names
+
+
 def stream_fps(frames: Any) -> float:
     """Frames per second of the processed stream: the source's rate divided by the stride."""
     return frames.fps / frames.frame_indices.step

@@ -40,6 +40,7 @@ def track(
     max_distance: opt.MaxDistance = None,
     distractor_score_threshold: opt.DistractorScore = None,
     distractor_iou_threshold: opt.DistractorIou = None,
+    class_names: opt.ClassNames = None,
     tcc: opt.Tcc = True,
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
@@ -48,11 +49,14 @@ def track(
     """Track boxes from any detector: writes SOURCE.txt (MOTChallenge), SOURCE.json (TAO) and SOURCE.mp4."""
     from masa.io import check_frames, open_frames, read_detections
     from masa.weights import load_adapter
-    from masa_cli.runner import TrackerSettings, build_tracker, resolve_device, run_tracking, stream_fps
+    from masa_cli.runner import (
+        TrackerSettings, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps,
+    )
 
     frames = open_frames(source, start=start, end=end, stride=stride)
     table = read_detections(detections, min_confidence=min_score)
     check_frames(table, frames.total_frames, detections)
+    names = parse_class_names(class_names, table.class_names)
     settings = TrackerSettings(
         tracker.value, init_score_threshold, obj_score_threshold, match_score_threshold, memory_frames,
         memory_seconds, new_embed_weight, max_distance, distractor_score_threshold, distractor_iou_threshold,
@@ -62,6 +66,6 @@ def track(
     adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev)
     run_tracking(
         frames=frames, detect=lambda frame_idx, image: table.get(frame_idx), embedder=adapter,
-        tracker=tracker_, out_dir=out, class_names=table.class_names, tcc=tcc, video=video,
+        tracker=tracker_, out_dir=out, class_names=names, tcc=tcc, video=video,
         trace_length=trace_length, quiet=quiet, synchronize=dev.type == "cuda",
     )
