@@ -6,7 +6,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -132,10 +132,15 @@ def run_tracking(
     trace_length: int,
     quiet: bool,
     synchronize: bool = False,
+    extra_writers: Sequence[Callable[[Path, str], Any]] = (),
 ) -> RunSummary:
     """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
 
     Every output is written atomically: on any error or interrupt none of them is left behind.
+
+    Args:
+        extra_writers: factories `(out_dir, name) -> writer` for more outputs (e.g. MOTS JSON);
+            each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
     from masa.pipeline import StageTimer, track_frames
@@ -150,6 +155,7 @@ def run_tracking(
             stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
                                               class_names=class_names, temporal_class_consistency=tcc)),
         ]
+        writers += [stack.enter_context(make(out_dir, name)) for make in extra_writers]
         if video:
             writers.append(stack.enter_context(OverlayVideoWriter(
                 out_dir / f"{name}.mp4", fps=stream_fps(frames),

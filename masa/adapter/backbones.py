@@ -1,11 +1,19 @@
-"""Backbones that feed the MASA adapter: the caffe-style ResNet-50 of MASA-R50 (SPEC §2.1)."""
+"""Backbones that feed the MASA adapter: the caffe-style ResNet-50 of MASA-R50 (SPEC §2.1), a
+ResNet-18 and a ShuffleNetV2 0.5x for CPU-sized adapters."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18, resnet50
 
-__all__ = ["CaffeResNet50", "ResNet18"]
+from masa.adapter.preprocess import PIXEL_MEAN, PIXEL_STD
+from masa.errors import InputError
+
+__all__ = ["CaffeResNet50", "ResNet18", "ShuffleNetV2", "load_imagenet_shufflenetv2"]
 
 
 def _freeze_batchnorm(module: nn.Module) -> None:
@@ -76,3 +84,138 @@ class ResNet18(_ResNetLevels):
 
     def __init__(self) -> None:
         super().__init__(resnet18(weights=None))
+
+
+class _ShuffleV2Block(nn.Module):
+    """Megvii `ShuffleV2Block` (ShuffleNet-Series), module tree and key names included.
+
+    Stride 1: split the channels in two (even/odd channels, megvii's `channel_shuffle`), keep one
+    half and run the other through `branch_main`. Stride 2: run the whole input through both
+    `branch_main` and `branch_proj`. The two halves are concatenated.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        inp = in_channels if stride == 2 else in_channels // 2
+        mid = out_channels // 2
+        self.branch_main = nn.Sequential(
+            nn.Conv2d(inp, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid),
+            nn.Conv2d(mid, out_channels - inp, 1, bias=False), nn.BatchNorm2d(out_channels - inp),
+            nn.ReLU(inplace=True),
+        )
+        self.branch_proj = None
+        if stride == 2:
+            self.branch_proj = nn.Sequential(
+                nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp),
+                nn.Conv2d(inp, inp, 1, bias=False), nn.BatchNorm2d(inp), nn.ReLU(inplace=True),
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.branch_proj is not None:
+            return torch.cat((self.branch_proj(x), self.branch_main(x)), 1)
+        kept, x = x[:, 0::2], x[:, 1::2]  # megvii channel_shuffle: (B, C, H, W) -> 2 x (B, C/2, H, W)
+        return torch.cat((kept, self.branch_main(x)), 1)
+
+
+class ShuffleNetV2(nn.Module):
+    """ShuffleNetV2 0.5x without its classifier (the backbone of FastestDet), for CPU-sized adapters.
+
+    Widths 24 / 48 / 96 / 192 with 4 / 8 / 4 blocks; the module tree and key names
+    (`first_conv.*`, `stage{2,3,4}.{i}.branch_{main,proj}.*`) are those of the megvii
+    ShuffleNet-Series code, so its ImageNet weights load strictly (`load_imagenet_shufflenetv2`).
+    Batch norms stay in eval mode even while training (as `norm_eval=True` for the ResNets).
+
+    Its ImageNet weights expect BGR input scaled to [0, 1] (measured: the statistics of the first
+    batch norm fit BGR/255 best). The adapter feeds every backbone the same normalised RGB
+    (`masa.adapter.preprocess`), so `forward` first maps it back to BGR/255, a fixed affine map.
+
+    Attributes:
+        out_channels (tuple[int, ...]): channels of the returned levels, (48, 96, 192).
+        strides (tuple[int, ...]): strides of the returned levels, (8, 16, 32).
+    """
+
+    out_channels = (48, 96, 192)
+    strides = (8, 16, 32)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_conv = nn.Sequential(
+            nn.Conv2d(3, 24, 3, 2, 1, bias=False), nn.BatchNorm2d(24), nn.ReLU(inplace=True)
+        )
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        in_channels = 24
+        for name, repeats, out_channels in (("stage2", 4, 48), ("stage3", 8, 96), ("stage4", 4, 192)):
+            blocks = [_ShuffleV2Block(in_channels if i == 0 else out_channels, out_channels, 2 if i == 0 else 1)
+                      for i in range(repeats)]
+            setattr(self, name, nn.Sequential(*blocks))
+            in_channels = out_channels
+        std = torch.tensor(PIXEL_STD).flip(0) / 255.0  # RGB -> BGR order
+        mean = torch.tensor(PIXEL_MEAN).flip(0) / 255.0
+        self.register_buffer("_input_scale", std.view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("_input_shift", mean.view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> ShuffleNetV2:
+        super().train(mode)
+        _freeze_batchnorm(self)
+        return self
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        """Runs the backbone.
+
+        Args:
+            images (Tensor[B, 3, H, W] float32): normalised RGB images (SPEC §1.3).
+
+        Returns:
+            list[Tensor]: 3 maps `(B, C_l, H / s_l, W / s_l)` with C = 48, 96, 192 at strides 8, 16, 32.
+        """
+        x = images.flip(1) * self._input_scale + self._input_shift  # normalised RGB -> BGR in [0, 1]
+        x = self.maxpool(self.first_conv(x))  # (B, 24, H/4, W/4)
+        c3 = self.stage2(x)
+        c4 = self.stage3(c3)
+        c5 = self.stage4(c4)
+        return [c3, c4, c5]
+
+
+def load_imagenet_shufflenetv2(
+    path: str | os.PathLike[str], backbone: ShuffleNetV2 | None = None
+) -> ShuffleNetV2:
+    """Loads megvii-layout ShuffleNetV2 0.5x ImageNet weights (a plain state dict) strictly.
+
+    The weights come from a local path only, e.g. FastestDet's `shufflenetv2.pth`; classifier keys
+    (`conv_last.*`, `classifier.*`), if present, are ignored.
+
+    Args:
+        path: the `.pth` state dict.
+        backbone: load into this backbone; None builds a new one.
+
+    Returns:
+        ShuffleNetV2: the backbone with the weights loaded.
+
+    Raises:
+        FileNotFoundError: no such file.
+        InputError: unreadable file, or missing, unexpected or mis-shaped keys (listed).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"ShuffleNetV2 weights not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any reader failure is a bad file for the user
+        raise InputError(f"{path}: cannot read ShuffleNetV2 weights ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    state = {k.removeprefix("module."): v for k, v in state.items()
+             if not k.removeprefix("module.").startswith(("conv_last.", "classifier.", "globalpool."))}
+    backbone = backbone if backbone is not None else ShuffleNetV2()
+    expected = backbone.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    shapes = [k for k in set(state) & set(expected) if state[k].shape != expected[k].shape]
+    if missing or unexpected or shapes:
+        raise InputError(
+            f"{path} is not a ShuffleNetV2 0.5x state dict: missing {missing[:5]}, unexpected "
+            f"{unexpected[:5]}, mis-shaped {sorted(shapes)[:5]}"
+        )
+    backbone.load_state_dict(state, strict=True)
+    return backbone

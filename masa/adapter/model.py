@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from masa.adapter.backbones import CaffeResNet50, ResNet18
+from masa.adapter.backbones import CaffeResNet50, ResNet18, ShuffleNetV2
 from masa.adapter.fusion import DeformFusion
 from masa.adapter.head import EmbedHead, extract_roi_features
 from masa.adapter.necks import FPN
@@ -24,7 +24,9 @@ __all__ = [
 ]
 
 #: Backbones an adapter can own, by the name stored in self-describing checkpoints.
-BACKBONES: dict[str, type[nn.Module]] = {"resnet50_caffe": CaffeResNet50, "resnet18": ResNet18}
+BACKBONES: dict[str, type[nn.Module]] = {
+    "resnet50_caffe": CaffeResNet50, "resnet18": ResNet18, "shufflenetv2_x0.5": ShuffleNetV2,
+}
 
 
 @dataclass(frozen=True)
