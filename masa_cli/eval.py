@@ -13,24 +13,60 @@ _TABLE_COLUMNS = {
     "hota": ("HOTA", "DetA", "AssA", "LocA"),
     "clear": ("MOTA", "MOTP", "IDSW", "Frag", "MT", "ML", "CLR_FP", "CLR_FN"),
     "identity": ("IDF1", "IDP", "IDR"),
-    "teta": ("TETA", "LocA", "AssocA", "ClsA", "LocRe", "LocPr", "AssocRe", "AssocPr", "ClsRe", "ClsPr"),
+    "teta": (
+        "TETA",
+        "LocA",
+        "AssocA",
+        "ClsA",
+        "LocRe",
+        "LocPr",
+        "AssocRe",
+        "AssocPr",
+        "ClsRe",
+        "ClsPr",
+    ),
 }
 _HEADERS = {"CLR_FP": "FP", "CLR_FN": "FN"}
 
 
 @cli_errors
 def eval_command(
-    gt: Annotated[Path, typer.Option("--gt", help="Ground truth: MOTChallenge folder (<seq>/gt/gt.txt + "
-                                     "seqinfo.ini), TAO/COCO-video JSON, or BDD100K scalabel JSON/folder.")],
-    results: Annotated[Path, typer.Option("--results", help="Results: folder of <seq>.txt (MOT), TAO results "
-                                          "JSON, or scalabel JSON/folder (BDD).")],
-    format: Annotated[Optional[str], typer.Option(  # noqa: A002 - the option's public name
-        "--format", help="mot, tao or bdd (default: detected from --gt).")] = None,
-    metrics: Annotated[Optional[str], typer.Option(
-        "--metrics", help="Comma-separated: hota,clear,identity (mot, bdd) or teta (tao). Default: all.")] = None,
-    iou: Annotated[str, typer.Option("--iou", help="box, or mask (RLE masks of TAO/BDD files, for MOTS).")] = "box",
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every sub-metric as JSON.")] = None,
-    csv_out: Annotated[Optional[Path], typer.Option("--csv", help="Write every sub-metric as CSV.")] = None,
+    gt: Annotated[
+        Path,
+        typer.Option(
+            "--gt",
+            help="Ground truth: MOTChallenge folder (<seq>/gt/gt.txt + "
+            "seqinfo.ini), TAO/COCO-video JSON, or BDD100K scalabel JSON/folder.",
+        ),
+    ],
+    results: Annotated[
+        Path,
+        typer.Option(
+            "--results",
+            help="Results: folder of <seq>.txt (MOT), TAO results "
+            "JSON, or scalabel JSON/folder (BDD).",
+        ),
+    ],
+    format: Annotated[
+        Optional[str],
+        typer.Option("--format", help="mot, tao or bdd (default: detected from --gt)."),
+    ] = None,
+    metrics: Annotated[
+        Optional[str],
+        typer.Option(
+            "--metrics",
+            help="Comma-separated: hota,clear,identity (mot, bdd) or teta (tao). Default: all.",
+        ),
+    ] = None,
+    iou: Annotated[
+        str, typer.Option("--iou", help="box, or mask (RLE masks of TAO/BDD files, for MOTS).")
+    ] = "box",
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Write every sub-metric as JSON.")
+    ] = None,
+    csv_out: Annotated[
+        Optional[Path], typer.Option("--csv", help="Write every sub-metric as CSV.")
+    ] = None,
 ) -> None:
     """Score tracking results: TrackEval-exact HOTA/CLEAR/Identity, teta-exact TETA."""
     from masa.errors import InputError
@@ -38,7 +74,7 @@ def eval_command(
 
     if iou not in ("box", "mask"):
         raise InputError(f"--iou must be box or mask, got {iou!r}")
-    metric_list = [m for m in metrics.split(",")] if metrics else None
+    metric_list = metrics.split(",") if metrics else None
     result = evaluate(gt, results, format, metric_list, use_mask=iou == "mask")
     _print_table(result)
     if json_out is not None:
@@ -96,13 +132,18 @@ def _to_csv(result) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["scope", "name", *names])
     for scope, name, row in records:
-        writer.writerow([scope, name, *(repr(row[n]) if isinstance(row.get(n), float) else row.get(n, "")
-                                        for n in names)])
+        writer.writerow(
+            [
+                scope,
+                name,
+                *(repr(row[n]) if isinstance(row.get(n), float) else row.get(n, "") for n in names),
+            ]
+        )
     return buf.getvalue()
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Writes through a temporary file in the same folder, then `os.replace`: never a half-written file."""
+    """Writes a temporary file in the same folder, then `os.replace`: never a half-written file."""
     import os
     import tempfile
 
