@@ -1,0 +1,202 @@
+"""Association benchmark: zero-shot tracking on PETS09-S2L1 (frames 1-169), scored with `masa eval`.
+
+Every tracker gets the same boxes, (a) the given Faster R-CNN `det.txt` detections and (b) the
+ground-truth boxes as detections, so the table compares association alone:
+
+- `iou`: greedy IoU matching against each track's last box (no appearance);
+- `bytetrack`: ByteTrack from roboflow's `trackers` package (maintained implementation),
+  installed with --no-deps into `benchmarks/.site` so it cannot change our dependencies;
+- `raw-shufflenet`: the MASA tracker on raw ImageNet ShuffleNetV2 features (RoIAlign of the
+  stride-16 map, no MASA training): the paper's "off-the-shelf features" baseline (Table 8 row 1);
+- `masa-lite`: the MASA tracker with the project's own trained model (`--lite PATH`);
+- `r50-random`: the official MASA-R50 architecture with random weights (lower bound). It costs
+  seconds per frame on a CPU: `--skip r50-random` leaves it out.
+
+All MASA rows use the official demo tracker settings with the sequence's frame rate.
+
+    python benchmarks/association.py --lite masa/weights/masa_lite.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+from torchvision.ops import box_iou, roi_align
+
+from masa.adapter.preprocess import preprocess_image
+from masa.io import MotTxtWriter, open_frames, read_mot_detections
+from masa.pipeline import StageTimer, track_frames
+from masa.structures import Detections
+
+REPO = Path(__file__).resolve().parents[1]
+SEQ = REPO.parent / "shared" / "data" / "mot" / "PETS09-S2L1"
+SHUFFLENET = REPO.parent / "shared" / "data" / "weights" / "fastestdet" / "shufflenetv2.pth"
+SITE = Path(__file__).resolve().parent / ".site"
+BYTETRACK_PACKAGES = ("trackers==2.6.1", "pydeprecate==0.9.0")
+METRICS = ("HOTA", "AssA", "DetA", "IDF1", "IDSW", "MOTA")
+
+
+class IouTracker:
+    """Greedy IoU association: each detection, by descending score, takes the free track whose
+    last box overlaps it most (IoU >= `iou_threshold`); tracks live `memory_frames` frames unseen.
+    New tracks start from unmatched detections above `init_score_threshold`."""
+
+    def __init__(self, iou_threshold: float = 0.3, memory_frames: int = 10, init_score_threshold: float = 0.1):
+        self.iou_threshold, self.memory_frames, self.init_score_threshold = iou_threshold, memory_frames, init_score_threshold
+        self.reset()
+
+    def reset(self) -> None:
+        self.ids, self.boxes, self.last = np.zeros(0, np.int64), torch.zeros(0, 4), np.zeros(0, np.int64)
+        self.next_id = 0
+
+    def update(self, detections: Detections, frame_idx: int) -> Detections:
+        order = torch.argsort(detections.confidence, descending=True)
+        dets = detections[order]
+        ids = np.full(len(dets), -1, np.int64)
+        ious = box_iou(dets.xyxy.cpu(), self.boxes).numpy() if len(self.boxes) else np.zeros((len(dets), 0))
+        for i in range(len(dets)):  # (N, T) greedy by detection score
+            if ious.shape[1] and ious[i].max() >= self.iou_threshold:
+                j = int(ious[i].argmax())
+                ids[i] = self.ids[j]
+                ious[:, j] = -1
+        new = (ids == -1) & (dets.confidence.cpu().numpy() > self.init_score_threshold)
+        ids[new] = np.arange(self.next_id, self.next_id + new.sum())
+        self.next_id += int(new.sum())
+        keep = ids >= 0
+        for i in np.flatnonzero(keep):
+            hit = np.flatnonzero(self.ids == ids[i])
+            if len(hit):
+                self.boxes[hit[0]], self.last[hit[0]] = dets.xyxy[i].cpu(), frame_idx
+            else:
+                self.ids = np.append(self.ids, ids[i])
+                self.boxes = torch.cat([self.boxes, dets.xyxy[i : i + 1].cpu()])
+                self.last = np.append(self.last, frame_idx)
+        alive = frame_idx - self.last < self.memory_frames
+        self.ids, self.boxes, self.last = self.ids[alive], self.boxes[torch.from_numpy(alive)], self.last[alive]
+        return dets[torch.from_numpy(keep)].replace(tracker_id=torch.from_numpy(ids[keep]))
+
+
+class ByteTrackAdapter:
+    """`trackers.ByteTrackTracker` behind the pipeline's tracker interface."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.reset()
+
+    def reset(self) -> None:
+        trackers = _import_bytetrack()
+        self.tracker = trackers.ByteTrackTracker(frame_rate=self.fps)
+
+    def update(self, detections: Detections, frame_idx: int) -> Detections:
+        out = self.tracker.update(detections.replace(embedding=None).to_supervision())
+        tracked = Detections.from_supervision(out)
+        return tracked[tracked.tracker_id >= 0]
+
+
+def _import_bytetrack() -> Any:
+    if str(SITE) not in sys.path:
+        sys.path.insert(0, str(SITE))
+    try:
+        return importlib.import_module("trackers")
+    except ImportError:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(SITE),
+                        *BYTETRACK_PACKAGES], check=True)
+        importlib.invalidate_caches()
+        return importlib.import_module("trackers")
+
+
+class NoEmbedding:
+    """For trackers that use boxes only."""
+
+    def embed(self, image: np.ndarray, boxes_xyxy: Tensor) -> Tensor:
+        return torch.zeros(len(boxes_xyxy), 1)
+
+
+class RawFeatureEmbedder:
+    """ImageNet ShuffleNetV2 stride-16 features, RoIAligned to 7x7 and flattened: no MASA training."""
+
+    def __init__(self, weights: Path, resize: tuple[int, int] = (640, 640)) -> None:
+        from masa.adapter.backbones import load_imagenet_shufflenetv2
+
+        self.backbone = load_imagenet_shufflenetv2(weights).eval()
+        self.resize = resize
+
+    @torch.inference_mode()
+    def embed(self, image: np.ndarray, boxes_xyxy: Tensor) -> Tensor:
+        images, (sx, sy) = preprocess_image(image, scale=self.resize)
+        levels = self.backbone(images)
+        stride = self.backbone.strides[1]
+        rois = torch.cat([torch.zeros(len(boxes_xyxy), 1), boxes_xyxy.cpu() * torch.tensor([sx, sy, sx, sy])], 1)
+        pooled = roi_align(levels[1], rois, 7, 1.0 / stride, 0, aligned=True)  # (N, C, 7, 7)
+        return pooled.flatten(1)  # (N, C * 49)
+
+
+def _masa_tracker(fps: float) -> Any:
+    from masa.tracking import build_tao_tracker_demo
+
+    return build_tao_tracker_demo(fps=fps)
+
+
+def run(name: str, frames: Any, table: Any, embedder: Any, tracker: Any, out: Path) -> tuple[dict[str, float], float]:
+    from masa.eval import evaluate
+
+    timer = StageTimer()
+    results = out / name / "PETS09-S2L1.txt"
+    with MotTxtWriter(results) as writer:
+        for result in track_frames(frames, lambda i, image: table.get(i), embedder, tracker, timer=timer):
+            writer.write(result.frame_idx, result.detections)
+    scores = evaluate(SEQ, results, format="mot", metrics=("hota", "clear", "identity")).combined
+    busy = sum(v for k, v in timer.seconds.items() if k != "decode")
+    return {k: scores[k] for k in METRICS}, timer.frames / busy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lite", type=Path, default=REPO / "masa" / "weights" / "masa_lite.safetensors")
+    parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from masa.adapter import build_masa_adapter_r50
+    from masa.weights import load_adapter
+
+    frames = open_frames(SEQ / "img1")
+    fps = frames.fps
+    gt = read_mot_detections(SEQ / "gt" / "gt.txt")
+    sources = {"det.txt": read_mot_detections(SEQ / "det" / "det.txt"), "gt boxes": gt}
+    rows: dict[str, Callable[[], tuple[Any, Any]]] = {
+        "iou": lambda: (NoEmbedding(), IouTracker()),
+        "bytetrack": lambda: (NoEmbedding(), ByteTrackAdapter(fps)),
+        "raw-shufflenet": lambda: (RawFeatureEmbedder(SHUFFLENET), _masa_tracker(fps)),
+        "masa-lite": lambda: (load_adapter(args.lite), _masa_tracker(fps)),
+        "r50-random": lambda: (torch.manual_seed(0) and build_masa_adapter_r50(), _masa_tracker(fps)),
+    }
+    header = "| boxes | tracker | " + " | ".join(METRICS) + " | frames/s |"
+    lines = [header, "|" + "---|" * (len(METRICS) + 3)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for source_name, table in sources.items():
+            for row, build in rows.items():
+                if row in args.skip:
+                    continue
+                start = time.perf_counter()
+                embedder, tracker = build()
+                scores, speed = run(f"{source_name}-{row}", frames, table, embedder, tracker, Path(tmp))
+                cells = [f"{100 * scores[k]:.1f}" if k != "IDSW" else f"{int(scores[k])}" for k in METRICS]
+                lines.append(f"| {source_name} | {row} | " + " | ".join(cells) + f" | {speed:.1f} |")
+                print(lines[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
