@@ -235,9 +235,7 @@ def official_adapter_config(state_dict: dict[str, Tensor]) -> Any:
     from masa.adapter.model import AdapterConfig
 
     if "masa_adapter.0.fpn1.0.weight" in state_dict:
-        raise CheckpointError(
-            "this is a SAM-MASA checkpoint (SimpleFPN + DyHead): it is used by `masa segment-track`"
-        )
+        return _sam_adapter_config(state_dict)
     lateral = sorted(k for k in state_dict if k.startswith("masa_adapter.0.lateral_convs.") and k.endswith("conv.weight"))
     if not lateral:
         raise CheckpointError("not a MASA checkpoint: no masa_adapter.0.lateral_convs.*.conv.weight keys")
@@ -247,6 +245,31 @@ def official_adapter_config(state_dict: dict[str, Tensor]) -> Any:
     return AdapterConfig(
         backbone=None, in_channels=in_channels, in_strides=(8, 16, 32), roi_levels=3, resize=(1333, 800)
     )
+
+
+def _sam_adapter_config(state_dict: dict[str, Tensor]) -> Any:
+    """SAM-MASA (SimpleFPN + DyHead, SPEC §3.4): ViT width from `fpn1`, the other widths and the
+    block counts from the keys (the official files have 256 channels, 3 blocks, 4 convs)."""
+    from masa.adapter.model import sam_adapter_config
+
+    def count(prefix: str, suffix: str) -> int:
+        keys = (k for k in state_dict if k.startswith(prefix) and k.endswith(suffix))
+        return len({k[len(prefix):].split(".")[0] for k in keys})
+
+    head = "track_head.embed_head."
+    try:
+        convs = count(head + "convs.", ".conv.weight")
+        return sam_adapter_config(
+            int(state_dict["masa_adapter.0.fpn1.0.weight"].shape[0]),
+            channels=int(state_dict["masa_adapter.0.lateral_convs.0.conv.weight"].shape[0]),
+            fusion_blocks=count("masa_adapter.1.dyhead_blocks.", ".spatial_conv_offset.weight"),
+            head_convs=convs,
+            head_conv_channels=int(state_dict[head + "convs.0.conv.weight"].shape[0]) if convs else 256,
+            head_fc_channels=int(state_dict[head + "fcs.0.weight"].shape[0]),
+            embed_dim=int(state_dict[head + "fc_embed.weight"].shape[0]),
+        )
+    except KeyError as e:
+        raise CheckpointError(f"incomplete SAM-MASA checkpoint: no {e.args[0]} key") from None
 
 
 def _official_name(key: str) -> str:

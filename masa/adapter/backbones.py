@@ -115,12 +115,12 @@ class _ShuffleV2Block(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.branch_proj is not None:
             return torch.cat((self.branch_proj(x), self.branch_main(x)), 1)
-        kept, x = x[:, 0::2], x[:, 1::2]  # megvii channel_shuffle: (B, C, H, W) -> 2 x (B, C/2, H, W)
+        kept, x = x[:, 0::2], x[:, 1::2]  # megvii channel_shuffle: even / odd channels
         return torch.cat((kept, self.branch_main(x)), 1)
 
 
 class ShuffleNetV2(nn.Module):
-    """ShuffleNetV2 0.5x without its classifier (the backbone of FastestDet), for CPU-sized adapters.
+    """ShuffleNetV2 0.5x without its classifier (FastestDet's backbone), for CPU-sized adapters.
 
     Widths 24 / 48 / 96 / 192 with 4 / 8 / 4 blocks; the module tree and key names
     (`first_conv.*`, `stage{2,3,4}.{i}.branch_{main,proj}.*`) are those of the megvii
@@ -146,9 +146,10 @@ class ShuffleNetV2(nn.Module):
         )
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         in_channels = 24
-        for name, repeats, out_channels in (("stage2", 4, 48), ("stage3", 8, 96), ("stage4", 4, 192)):
-            blocks = [_ShuffleV2Block(in_channels if i == 0 else out_channels, out_channels, 2 if i == 0 else 1)
-                      for i in range(repeats)]
+        stages = (("stage2", 4, 48), ("stage3", 8, 96), ("stage4", 4, 192))
+        for name, repeats, out_channels in stages:
+            blocks = [_ShuffleV2Block(in_channels if i == 0 else out_channels, out_channels,
+                                      2 if i == 0 else 1) for i in range(repeats)]
             setattr(self, name, nn.Sequential(*blocks))
             in_channels = out_channels
         std = torch.tensor(PIXEL_STD).flip(0) / 255.0  # RGB -> BGR order
@@ -168,9 +169,9 @@ class ShuffleNetV2(nn.Module):
             images (Tensor[B, 3, H, W] float32): normalised RGB images (SPEC §1.3).
 
         Returns:
-            list[Tensor]: 3 maps `(B, C_l, H / s_l, W / s_l)` with C = 48, 96, 192 at strides 8, 16, 32.
+            list[Tensor]: 3 maps `(B, C_l, H / s_l, W / s_l)`, C = 48, 96, 192 at strides 8, 16, 32.
         """
-        x = images.flip(1) * self._input_scale + self._input_shift  # normalised RGB -> BGR in [0, 1]
+        x = images.flip(1) * self._input_scale + self._input_shift  # normalised RGB -> BGR, [0, 1]
         x = self.maxpool(self.first_conv(x))  # (B, 24, H/4, W/4)
         c3 = self.stage2(x)
         c4 = self.stage3(c3)
@@ -203,11 +204,13 @@ def load_imagenet_shufflenetv2(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise InputError(f"{path}: cannot read ShuffleNetV2 weights ({type(e).__name__}: {e})") from None
+        raise InputError(f"{path}: cannot read ShuffleNetV2 weights "
+                         f"({type(e).__name__}: {e})") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()
-             if not k.removeprefix("module.").startswith(("conv_last.", "classifier.", "globalpool."))}
+    classifier = ("conv_last.", "classifier.", "globalpool.")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith(classifier)}
     backbone = backbone if backbone is not None else ShuffleNetV2()
     expected = backbone.state_dict()
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))

@@ -1,4 +1,5 @@
-"""Deformable fusion necks of the MASA adapter (`masa_adapter.1`): MASA's DeformFusion (SPEC §2.4).
+"""Deformable fusion necks of the MASA adapter (`masa_adapter.1`): MASA's DeformFusion (SPEC §2.4)
+and mmdet's DyHead with scale- and task-aware attention (SPEC §2.5, the SAM variants).
 
 mmcv's `ModulatedDeformConv2d` is expressed with `torchvision.ops.deform_conv2d`, which uses the
 same offset layout (channel 2k = dy, 2k+1 = dx of tap k) and the same sampling (SPEC §2.6).
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d
 
-__all__ = ["DeformFusion", "DyDCNv2", "reinterpret_as_flat"]
+__all__ = ["DeformFusion", "DyHead", "DyDCNv2", "DyReLU", "reinterpret_as_flat"]
 
 
 class _DeformConv(nn.Module):
@@ -116,6 +117,119 @@ class DeformFusion(nn.Module):
     def __init__(self, channels: int = 256, num_blocks: int = 3) -> None:
         super().__init__()
         self.dyhead_blocks = nn.ModuleList(DeformFusionBlock(channels) for _ in range(num_blocks))
+
+    def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        for block in self.dyhead_blocks:
+            feats = block(feats)
+        return feats
+
+
+def hard_sigmoid(x: Tensor) -> Tensor:
+    """mmcv `HSigmoid(bias=3, divisor=6)`: `clamp((x + 3) / 6, 0, 1)`."""
+    return ((x + 3.0) / 6.0).clamp(0.0, 1.0)
+
+
+class _HSigmoid(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return hard_sigmoid(x)
+
+
+class _ConvAct(nn.Module):
+    """mmcv `ConvModule(1x1 conv with bias -> act)` without norm; key `conv.*`."""
+
+    def __init__(self, in_channels: int, out_channels: int, act: nn.Module) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 1)
+        self.act = act
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv(x))
+
+
+class DyReLU(nn.Module):
+    """mmdet `DyReLU(channels, ratio=4)`: the task-aware attention of DyHead (SPEC §2.5).
+
+    `coef = HSigmoid(conv2(ReLU(conv1(avgpool(x))))) - 0.5` split into a1, b1, a2, b2;
+    output `max(x * (2 a1 + 1) + b1, x * 2 a2 + b2)`. Keys `conv1.conv.*`, `conv2.conv.*`.
+    """
+
+    def __init__(self, channels: int, ratio: int = 4) -> None:
+        super().__init__()
+        self.channels = channels
+        self.conv1 = _ConvAct(channels, channels // ratio, nn.ReLU())
+        self.conv2 = _ConvAct(channels // ratio, channels * 4, _HSigmoid())
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args:
+            x (Tensor[B, C, H, W]). Returns Tensor[B, C, H, W].
+        """
+        coef = self.conv2(self.conv1(F.adaptive_avg_pool2d(x, 1))) - 0.5  # (B, 4C, 1, 1)
+        a1, b1, a2, b2 = torch.split(coef, self.channels, dim=1)
+        return torch.maximum(x * (a1 * 2.0 + 1.0) + b1, x * (a2 * 2.0) + b2)
+
+
+class DyHeadBlock(nn.Module):
+    """One mmdet `DyHeadBlock`: shared offsets/mask for all three DCN branches, scale attention on
+    each branch, DyReLU on the level average (SPEC §2.5)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.spatial_conv_high = DyDCNv2(channels)
+        self.spatial_conv_mid = DyDCNv2(channels)
+        self.spatial_conv_low = DyDCNv2(channels, stride=2)
+        self.spatial_conv_offset = nn.Conv2d(channels, 27, 3, padding=1)
+        self.scale_attn_module = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, 1, 1), nn.ReLU(), _HSigmoid()
+        )
+        self.task_attn_module = DyReLU(channels)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.spatial_conv_offset.weight)
+
+    def _scaled(self, x: Tensor) -> Tensor:
+        return x * self.scale_attn_module(x)  # (B, C, H, W) * (B, 1, 1, 1)
+
+    def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        """Args:
+            feats: L maps `(B, C, H_l, W_l)`, finest first. Returns L maps of the same shapes.
+        """
+        outs = []
+        num_levels = len(feats)
+        for level, x in enumerate(feats):
+            om = self.spatial_conv_offset(x)  # (B, 27, H, W)
+            offset, mask = om[:, :18], om[:, 18:].sigmoid()
+            summed = self._scaled(self.spatial_conv_mid(x, offset, mask))
+            count = 1
+            if level > 0:
+                summed = summed + self._scaled(self.spatial_conv_low(feats[level - 1], offset, mask))
+                count += 1
+            if level < num_levels - 1:
+                upper = feats[level + 1]
+                h, w = upper.shape[-2:]
+                # The full-resolution offset/mask go to the half-resolution conv; mmcv reads them
+                # through raw pointers as flat memory (SPEC §2.5 [derived]). The parity fixture
+                # (mmdet 3.3.0) shows the mask is read flat too, not cropped.
+                high = self.spatial_conv_high(
+                    upper, reinterpret_as_flat(om, 18, h, w), reinterpret_as_flat(mask, 9, h, w)
+                )
+                high = F.interpolate(high, size=x.shape[-2:], mode="bilinear", align_corners=True)
+                summed = summed + self._scaled(high)
+                count += 1
+            outs.append(self.task_attn_module(summed / count))
+        return outs
+
+
+class DyHead(nn.Module):
+    """mmdet `DyHead(in=out=channels, num_blocks)`, `masa_adapter.1` of SAM-MASA (SPEC §2.5).
+
+    Keys `dyhead_blocks.{i}.*` as in the official checkpoints.
+    """
+
+    def __init__(self, channels: int = 256, num_blocks: int = 3) -> None:
+        super().__init__()
+        self.dyhead_blocks = nn.ModuleList(DyHeadBlock(channels) for _ in range(num_blocks))
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
         for block in self.dyhead_blocks:

@@ -10,17 +10,19 @@ import torch
 from torch import Tensor, nn
 
 from masa.adapter.backbones import CaffeResNet50, ResNet18, ShuffleNetV2
-from masa.adapter.fusion import DeformFusion
+from masa.adapter.fusion import DeformFusion, DyHead
 from masa.adapter.head import EmbedHead, extract_roi_features
-from masa.adapter.necks import FPN
+from masa.adapter.necks import FPN, SimpleFPN
 from masa.adapter.preprocess import preprocess_image
 
 __all__ = [
     "AdapterConfig",
+    "sam_adapter_config",
     "MasaAdapter",
     "build_masa_adapter",
     "build_masa_adapter_r50",
     "build_masa_adapter_gdino",
+    "build_masa_adapter_sam",
 ]
 
 #: Backbones an adapter can own, by the name stored in self-describing checkpoints.
@@ -40,11 +42,13 @@ class AdapterConfig:
         in_strides: strides of those levels.
         channels: channels of every neck/fusion level.
         num_outs: number of pyramid levels after the neck.
-        fusion_blocks: number of DeformFusion blocks (0 disables fusion).
+        fusion_blocks: number of fusion blocks (0 disables fusion).
         roi_levels: how many of the finest levels RoIs are pooled from.
         head_convs, head_conv_channels, head_fc_channels, embed_dim: the embed head.
         resize: keep-ratio resize target of the preprocessing.
         pad_divisor: padding multiple of the preprocessing.
+        neck: "fpn" (mmdet FPN, SPEC §2.2) or "simple_fpn" (SAM ViT maps, SPEC §2.3).
+        fusion: "deform_fusion" (MASA DeformFusion, SPEC §2.4) or "dyhead" (mmdet DyHead, §2.5).
     """
 
     backbone: str | None = "resnet50_caffe"
@@ -61,6 +65,8 @@ class AdapterConfig:
     resize: tuple[int, int] = (1024, 1024)
     pad_divisor: int = 32
     extra: dict[str, Any] = field(default_factory=dict)
+    neck: str = "fpn"
+    fusion: str = "deform_fusion"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
@@ -79,6 +85,8 @@ class AdapterConfig:
     @property
     def strides(self) -> tuple[int, ...]:
         """Strides of all `num_outs` pyramid levels."""
+        if self.neck == "simple_fpn":  # x4, x2, x1, /2 of the ViT stride, then /2 per extra level
+            return tuple(self.in_strides[0] * 2**i // 4 for i in range(self.num_outs))
         out = list(self.in_strides)
         while len(out) < self.num_outs:
             out.append(out[-1] * 2)
@@ -89,8 +97,8 @@ class MasaAdapter(nn.Module):
     """MASA adapter + track head (SPEC §0, §2).
 
     Submodules (their parameter names map 1:1 onto the official keys, see `masa.weights`):
-    `backbone` (optional), `neck` (FPN, `masa_adapter.0`), `fusion` (DeformFusion,
-    `masa_adapter.1`), `head` (EmbedHead, `track_head.embed_head`).
+    `backbone` (optional), `neck` (FPN or SimpleFPN, `masa_adapter.0`), `fusion` (DeformFusion or
+    DyHead, `masa_adapter.1`), `head` (EmbedHead, `track_head.embed_head`).
 
     Args:
         config: the architecture.
@@ -102,8 +110,8 @@ class MasaAdapter(nn.Module):
             raise ValueError(f"unknown backbone {config.backbone!r}; known: {sorted(BACKBONES)}")
         self.config = config
         self.backbone = BACKBONES[config.backbone]() if config.backbone else None
-        self.neck = FPN(config.in_channels, config.channels, config.num_outs)
-        self.fusion = DeformFusion(config.channels, config.fusion_blocks) if config.fusion_blocks else None
+        self.neck = _build_neck(config)
+        self.fusion = _build_fusion(config) if config.fusion_blocks else None
         self.head = EmbedHead(
             config.channels,
             num_convs=config.head_convs,
@@ -207,6 +215,40 @@ def build_masa_adapter_gdino(*, checkpoint: str | None = None, device: str | tor
         roi_levels=3, resize=(1333, 800), pad_divisor=32,
     )
     return _build_and_load(config, checkpoint, device)
+
+
+def build_masa_adapter_sam(
+    *, vit_width: int = 768, checkpoint: str | None = None, device: str | torch.device = "cpu"
+) -> MasaAdapter:
+    """MASA-SAM adapter (`sam_vitb_masa.pth`: vit_width 768, `sam_vith_masa.pth`: 1280): no own
+    backbone; four stride-16 ViT block outputs, SimpleFPN, 3 DyHead blocks, 4 RoI levels at
+    strides 4-32; 1024x1024 input (SPEC §1.1, §3.4)."""
+    return _build_and_load(sam_adapter_config(vit_width), checkpoint, device)
+
+
+def sam_adapter_config(vit_width: int, **changes: Any) -> AdapterConfig:
+    """The `AdapterConfig` of MASA-SAM for a ViT of width `vit_width`; `changes` override fields."""
+    values: dict[str, Any] = dict(
+        backbone=None, in_channels=(vit_width,) * 4, in_strides=(16,) * 4, neck="simple_fpn",
+        fusion="dyhead", roi_levels=4, resize=(1024, 1024), pad_divisor=1024,
+    )
+    return AdapterConfig(**{**values, **changes})
+
+
+def _build_neck(config: AdapterConfig) -> nn.Module:
+    if config.neck == "fpn":
+        return FPN(config.in_channels, config.channels, config.num_outs)
+    if config.neck == "simple_fpn":
+        return SimpleFPN(config.in_channels, config.channels, config.num_outs)
+    raise ValueError(f"unknown neck {config.neck!r}; known: 'fpn', 'simple_fpn'")
+
+
+def _build_fusion(config: AdapterConfig) -> nn.Module:
+    if config.fusion == "deform_fusion":
+        return DeformFusion(config.channels, config.fusion_blocks)
+    if config.fusion == "dyhead":
+        return DyHead(config.channels, config.fusion_blocks)
+    raise ValueError(f"unknown fusion {config.fusion!r}; known: 'deform_fusion', 'dyhead'")
 
 
 def _build_and_load(config: AdapterConfig, checkpoint: str | None, device: str | torch.device) -> MasaAdapter:
