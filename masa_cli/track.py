@@ -47,6 +47,7 @@ def track(
     quiet: opt.Quiet = False,
 ) -> None:
     """Track boxes from any detector: writes SOURCE.txt (MOTChallenge), SOURCE.json (TAO) and SOURCE.mp4."""
+    from masa.errors import InputError
     from masa.io import check_frames, open_frames, read_detections
     from masa.weights import load_adapter
     from masa_cli.runner import (
@@ -64,6 +65,11 @@ def track(
     tracker_ = build_tracker(settings, stream_fps(frames))
     dev = resolve_device(device)
     adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev)
+    if adapter.backbone is None:
+        raise InputError(
+            f"{checkpoint} is a MASA adapter for a detector's own features: use it with "
+            "`masa detect-track --detector grounding-dino` (GDINO/Detic) or `masa segment-track` (SAM)"
+        )
     run_tracking(
         frames=frames, detect=lambda frame_idx, image: table.get(frame_idx), embedder=adapter,
         tracker=tracker_, out_dir=out, class_names=names, tcc=tcc, video=video,

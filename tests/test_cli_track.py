@@ -70,6 +70,7 @@ def _bad_dets(tmp_path: Path, line: str) -> Path:
         ("frame_beyond_video", "frame 99"),
         ("bad_checkpoint", "cannot read checkpoint"),
         ("bdd_with_gate", "apply to the TAO tracker only"),
+        ("detector_feature_adapter", "use it with `masa detect-track"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_no_output(
@@ -91,6 +92,13 @@ def test_bad_input_is_one_line_exit_2_and_no_output(
     elif case == "bad_checkpoint":
         ckpt = str(tmp_path / "broken.pth")
         Path(ckpt).write_bytes(b"garbage")
+    elif case == "detector_feature_adapter":
+        from masa.adapter import build_masa_adapter, AdapterConfig
+        from masa.weights import save_adapter
+
+        config = AdapterConfig(backbone=None, in_channels=(32, 64), in_strides=(8, 16), channels=32,
+                               fusion_blocks=0, head_convs=0, head_fc_channels=32, embed_dim=8, roi_levels=2)
+        ckpt = str(save_adapter(build_masa_adapter(config), tmp_path / "featureless.safetensors"))
     elif case == "bdd_with_gate":
         extra = ["--tracker", "bdd", "--max-distance", "50"]
     out = tmp_path / "out"
