@@ -21,7 +21,26 @@ from torch import Tensor
 
 from masa.structures import Detections
 
-__all__ = ["FrameResult", "StageTimer", "Embedder", "Tracker", "track_frames"]
+__all__ = ["FrameResult", "StageTimer", "Embedder", "Tracker", "track_frames", "resolve_device"]
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU.
+
+    Raises:
+        InputError: not a device name, or a CUDA device on a machine without CUDA.
+    """
+    from masa.errors import InputError
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device {device}: CUDA is not available on this machine")
+    return dev
 
 
 class FrameResult(NamedTuple):

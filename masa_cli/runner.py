@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from masa.errors import InputError
+from masa.pipeline import resolve_device
 
 __all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
 
@@ -92,21 +93,6 @@ def parse_class_names(text: str | None, defaults: dict[int, str]) -> dict[int, s
 def stream_fps(frames: Any) -> float:
     """Frames per second of the processed stream: the source's rate divided by the stride."""
     return frames.fps / frames.frame_indices.step
-
-
-def resolve_device(device: str) -> Any:
-    """'auto' -> CUDA when available, else CPU; a CUDA device that is absent is an error."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"--device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available on this machine")
-    return dev
 
 
 @dataclass

@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 
 from masa.errors import InputError
+from masa.pipeline import resolve_device
 
 __all__ = ["Dist", "resolve_device", "setup_distributed", "amp_dtype"]
 
@@ -21,19 +22,6 @@ class Dist:
     local_rank: int
     world_size: int
     device: torch.device
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; an absent CUDA device is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"device {device!r} is not a device (auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device}: CUDA is not available on this machine")
-    return dev
 
 
 def setup_distributed(device: str) -> Dist:
