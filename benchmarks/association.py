@@ -14,7 +14,7 @@ ground-truth boxes as detections, so the table compares association alone:
 
 All MASA rows use the official demo tracker settings with the sequence's frame rate.
 
-    python benchmarks/association.py --lite masa/weights/masa_lite.safetensors
+    python benchmarks/association.py --lite masa/assets/masa_lite.safetensors
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def run(name: str, frames: Any, table: Any, embedder: Any, tracker: Any, out: Pa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lite", type=Path, default=REPO / "masa" / "weights" / "masa_lite.safetensors")
+    parser.add_argument("--lite", type=Path, default=REPO / "masa" / "assets" / "masa_lite.safetensors")
     parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

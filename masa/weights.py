@@ -51,6 +51,9 @@ KNOWN_WEIGHTS: dict[str, WeightSpec] = {
     "sam_vith_masa": WeightSpec(_HF + "sam_vith_masa.pth", "sam_vith_masa.pth"),
 }
 
+#: Weights shipped inside the package (no download): name -> file in `masa/assets/`.
+PACKAGED_WEIGHTS: dict[str, str] = {"masa_lite": "masa_lite.safetensors"}
+
 FORMAT_NAME = "masa-track"
 FORMAT_VERSION = "1"
 
@@ -87,8 +90,9 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], *, progress: bool =
     """Turns a path or a known name into a local file, downloading a known name on first use.
 
     Args:
-        name_or_path: an existing file, or a key of `KNOWN_WEIGHTS` (cached under
-            `$MASA_HOME/checkpoints`, default `~/.cache/masa/checkpoints`).
+        name_or_path: an existing file, a key of `PACKAGED_WEIGHTS` (shipped with masa), or a
+            key of `KNOWN_WEIGHTS` (cached under `$MASA_HOME/checkpoints`, default
+            `~/.cache/masa/checkpoints`).
         progress: show a progress bar while downloading.
 
     Raises:
@@ -99,13 +103,19 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], *, progress: bool =
     if path.is_file():
         return path
     key = str(name_or_path)
+    if key in PACKAGED_WEIGHTS:
+        packaged = Path(__file__).resolve().parent / "assets" / PACKAGED_WEIGHTS[key]
+        if not packaged.is_file():
+            raise FileNotFoundError(f"{key}: the packaged weights {packaged} are missing; reinstall masa-track")
+        return packaged
     if key in KNOWN_WEIGHTS:
         try:
             return download_to_cache(KNOWN_WEIGHTS[key], masa_home() / "checkpoints", progress=progress)
         except (OSError, ValueError) as e:
             raise CheckpointError(str(e)) from None
     raise FileNotFoundError(
-        f"checkpoint {key!r} is neither a file nor a known name (known: {', '.join(KNOWN_WEIGHTS)})"
+        f"checkpoint {key!r} is neither a file nor a known name "
+        f"(known: {', '.join([*PACKAGED_WEIGHTS, *KNOWN_WEIGHTS])})"
     )
 
 

@@ -30,8 +30,9 @@ Device = Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")]
 Checkpoint = Annotated[
     Optional[str],
     typer.Option(
-        help="Adapter weights: a file (masa .safetensors or official MASA .pth) or a known name "
-        "(masa_r50, gdino_masa, ...; downloaded to $MASA_HOME on first use).",
+        help="Adapter weights: a file (masa .safetensors or official MASA .pth) or a known name: "
+        "masa_lite (default, shipped with masa, offline) or masa_r50, gdino_masa, ... (official, "
+        "downloaded to $MASA_HOME on first use).",
     ),
 ]
 Preset = Annotated[TrackerPreset, typer.Option("--tracker", help="Tracker and its preset thresholds.", rich_help_panel=TRACKING)]

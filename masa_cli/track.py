@@ -10,7 +10,7 @@ import typer
 from masa_cli import options as opt
 from masa_cli.common import cli_errors
 
-DEFAULT_CHECKPOINT = "masa_r50"
+DEFAULT_CHECKPOINT = "masa_lite"
 
 
 @cli_errors

@@ -166,3 +166,16 @@ def test_unreachable_server_is_a_clear_error(cache, monkeypatch) -> None:
     with pytest.raises(CheckpointError, match="cannot download tiny.safetensors .* put it at"):
         resolve_checkpoint("tiny", progress=False)
     assert list(cache.iterdir()) == []
+
+
+def test_packaged_masa_lite_loads_offline() -> None:
+    from masa.weights import PACKAGED_WEIGHTS
+
+    path = resolve_checkpoint("masa_lite")
+    assert path.name == PACKAGED_WEIGHTS["masa_lite"] and path.stat().st_size < 12 * 2**20
+    adapter = load_adapter("masa_lite")
+    checkpoint = read_checkpoint(path)
+    assert checkpoint.source == "masa" and "step" in checkpoint.metadata
+    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    embeddings = adapter.embed(image, [[10, 10, 60, 80]])
+    assert embeddings.shape == (1, adapter.config.embed_dim) and torch.isfinite(embeddings).all()

@@ -72,7 +72,9 @@ def merge(parts: dict[str, Path], out: Path) -> None:
         for ann in data["annotations"]:
             annotations.append({**ann, "id": next_ann, "image_id": remap[ann["image_id"]]})
             next_ann += 1
-    info = {"description": "masa-lite training proposals", "parts": {k: str(v) for k, v in parts.items()}}
+    methods = " + ".join(f"{prefix}: {json.loads(path.read_text())['info']['method']}" for prefix, path in parts.items())
+    info = {"description": "masa-lite training proposals", "method": methods,
+            "parts": {k: str(v) for k, v in parts.items()}}
     out.write_text(json.dumps({"info": info, "images": images, "annotations": annotations,
                                "categories": [{"id": 1, "name": "object"}]}))
 

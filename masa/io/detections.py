@@ -170,7 +170,9 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
     `frame, id, x, y, w, h, score[, class, visibility, z]`. Frames are 1-based on disk and become
     0-based `frame_idx`. Boxes `xywh` become `xyxy`.
 
-    - det layout (every id is -1): class-agnostic, `class_id` 0 named "object".
+    - det layout (every id is -1): class-agnostic, `class_id` 0 named "object"; except when an
+      8th column holds only integers >= 1: a detector's class ids, kept as `class_id` and named
+      by their number (rename them with `--class-names`).
     - gt / tracker layout (some id != -1): ids go to `Detections.data["source_id"]`
       (Tensor[n] int64). Column 7 is used as the score (the "consider" flag 0/1 in `gt.txt`).
       With 8+ columns whose class values are all >= 1 (MOT16/17/20 gt), they become `class_id`
@@ -201,6 +203,9 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
         _first_bad(path, line_no, bad_class, "class must be an integer >= 1", cls)
         class_id = cls.astype(np.int64)
         class_names = {int(c): MOT_CLASS_NAMES.get(int(c), str(c)) for c in np.unique(class_id)}
+    elif not is_gt and values.shape[1] >= 8 and _is_class_column(values[:, 7]):
+        class_id = values[:, 7].astype(np.int64)  # a detector's own class ids
+        class_names = {int(c): str(int(c)) for c in np.unique(class_id)}
     keep = np.full(len(values), True) if min_confidence is None else values[:, 6] >= min_confidence
     xyxy = values[:, 2:6].copy()  # (N, 4) xywh -> xyxy
     xyxy[:, 2:] += xyxy[:, :2]
@@ -208,6 +213,12 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
         frame[keep].astype(np.int64) - 1, xyxy[keep], values[keep, 6], class_id[keep], class_names,
         source_id=ids[keep].astype(np.int64) if is_gt else None, frame_base=1,
     )
+
+
+def _is_class_column(column: np.ndarray) -> bool:
+    """A det-layout column 8 holds class ids when every value is an integer >= 1 (MOT15 det files
+    put world coordinates there, -1 when unknown)."""
+    return bool(len(column)) and bool(np.all((column >= 1) & (column == np.round(column))))
 
 
 def _load_json(path: Path) -> Any:

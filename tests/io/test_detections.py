@@ -236,3 +236,14 @@ def test_read_detections_dispatch_and_check_frames(tmp_path):
         check_frames(coco, 4, "a.json")
     with pytest.raises(InputError, match="unsupported detections format '.csv'"):
         read_detections(_write(tmp_path / "a.csv", "x"))
+
+
+def test_det_layout_keeps_a_detectors_class_column(tmp_path) -> None:
+    from masa.io import read_mot_detections
+
+    path = tmp_path / "dets.txt"
+    path.write_text("1,-1,10,10,20,20,0.9,2,1\n1,-1,40,10,20,20,0.8,1,1\n")
+    table = read_mot_detections(path)
+    assert table.get(0).class_id.tolist() == [2, 1] and table.class_names == {1: "1", 2: "2"}
+    path.write_text("1,-1,10,10,20,20,0.9,-1,-1,-1\n")  # MOT15 det: world coordinates, unknown
+    assert read_mot_detections(path).get(0).class_id.tolist() == [0]
