@@ -385,6 +385,9 @@ def save_adapter(model: Any, path: str | os.PathLike[str], **metadata: Any) -> P
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         save_file(state, str(tmp), metadata={k: json.dumps(v) for k, v in header.items()})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors creates 0600 files; use the user's umask
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
