@@ -84,7 +84,8 @@ def _torchvision(builder_name: str) -> Callable[..., Any]:
     return build
 
 
-_BUILDERS: dict[DetectorName, Callable[..., Any]] = {
+#: Detector name -> `build(weights, score_threshold, device, **gdino_options)`; shared with segment-track.
+DETECTOR_BUILDERS: dict[DetectorName, Callable[..., Any]] = {
     DetectorName.fastestdet: _fastestdet,
     DetectorName.grounding_dino: _grounding_dino,
     DetectorName.fasterrcnn_v2: _torchvision("build_fasterrcnn_v2_detector"),
@@ -94,7 +95,7 @@ _BUILDERS: dict[DetectorName, Callable[..., Any]] = {
 }
 
 
-def _check_options(
+def check_detector_options(
     detector: DetectorName, prompt: str | None, classes: str | None, gdino_only: dict[str, Any]
 ) -> None:
     from masa.errors import InputError
@@ -241,7 +242,7 @@ def detect_track(
     )
 
     gdino_only = {"--model": model, "--text-threshold": text_threshold, "--input-size": input_size}
-    _check_options(detector, prompt, classes, gdino_only)
+    check_detector_options(detector, prompt, classes, gdino_only)
     frames = open_frames(source, start=start, end=end, stride=stride)
     settings = TrackerSettings(
         tracker.value,
@@ -258,7 +259,7 @@ def detect_track(
     tracker_ = build_tracker(settings, stream_fps(frames))
     dev = resolve_device(device)
     adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev)
-    base = _BUILDERS[detector](
+    base = DETECTOR_BUILDERS[detector](
         detector_weights,
         score_threshold,
         dev,

@@ -10,6 +10,7 @@ import typer
 
 from masa_cli import options as opt
 from masa_cli.common import cli_errors
+from masa_cli.detect_track import DetectorName
 
 DEFAULT_CHECKPOINT = "sam_vitb_masa"
 SEGMENT = "Segmentation"
@@ -43,6 +44,26 @@ DetectionsFile = Annotated[
     Optional[Path],
     typer.Option("--detections", "-d", help="Boxes from any detector (MOTChallenge txt or COCO/TAO JSON); "
                  "SAM turns each into a mask.", rich_help_panel=opt.INPUT),
+]
+DetectorOption = Annotated[
+    Optional[DetectorName],
+    typer.Option("--detector", help="Run a detector of `masa detect-track` and let SAM turn its boxes into "
+                 "masks (boxes mode).", rich_help_panel=opt.INPUT, show_default=False),
+]
+PromptOption = Annotated[
+    Optional[str],
+    typer.Option("--prompt", "-p", help="With --detector grounding-dino: phrases to detect, e.g. 'dog . person'.",
+                 rich_help_panel=opt.INPUT),
+]
+DetectorWeights = Annotated[
+    Optional[str],
+    typer.Option("--detector-weights", help="With --detector: where its weights come from (file, folder or "
+                 "known name).", rich_help_panel=opt.INPUT),
+]
+ClassesOption = Annotated[
+    Optional[str],
+    typer.Option("--classes", help="With a closed-set --detector: keep only these classes, e.g. 'person,dog'.",
+                 rich_help_panel=opt.INPUT),
 ]
 MinScore = Annotated[
     Optional[float],
@@ -93,6 +114,10 @@ def segment_track(
     sam: SamWeights = None,
     mode: Mode = None,
     detections: DetectionsFile = None,
+    detector: DetectorOption = None,
+    prompt: PromptOption = None,
+    detector_weights: DetectorWeights = None,
+    classes: ClassesOption = None,
     min_score: MinScore = None,
     score_threshold: ScoreThreshold = 0.02,
     max_objects: MaxObjects = None,
@@ -130,19 +155,22 @@ def segment_track(
     )
 
     frames = open_frames(source, start=start, end=end, stride=stride)
-    box_mode = _box_mode(mode, detections)
+    box_mode = _box_mode(mode, detections, detector)
     settings = TrackerSettings(
         tracker.value, init_score_threshold, obj_score_threshold, match_score_threshold, memory_frames,
         memory_seconds, new_embed_weight, max_distance, distractor_score_threshold, distractor_iou_threshold,
     )
     tracker_ = build_tracker(settings, stream_fps(frames))
-    boxes, default_names = _box_source(
-        box_mode, detections, frames, min_score=min_score, score_threshold=score_threshold,
-        max_objects=max_objects, points_per_side=points_per_side, pred_iou_threshold=pred_iou_threshold,
-        stability_score_threshold=stability_score_threshold,
-    )
-    names = parse_class_names(class_names, default_names)
     dev = resolve_device(device)
+    if detector is not None:
+        boxes, default_names = _detector_source(detector, prompt, detector_weights, classes, dev)
+    else:
+        boxes, default_names = _box_source(
+            box_mode, detections, frames, min_score=min_score, score_threshold=score_threshold,
+            max_objects=max_objects, points_per_side=points_per_side, pred_iou_threshold=pred_iou_threshold,
+            stability_score_threshold=stability_score_threshold,
+        )
+    names = parse_class_names(class_names, default_names)
     model = load_sam_masa(checkpoint, sam=sam, device=dev)
     if box_mode is BoxMode.head and model.proposer is None:
         from masa.errors import InputError
@@ -158,16 +186,34 @@ def segment_track(
     )
 
 
-def _box_mode(mode: BoxMode | None, detections: Path | None) -> BoxMode:
+def _box_mode(mode: BoxMode | None, detections: Path | None, detector: DetectorName | None) -> BoxMode:
     from masa.errors import InputError
 
+    if detections is not None and detector is not None:
+        raise InputError("give --detections FILE or --detector NAME, not both")
+    has_boxes = detections is not None or detector is not None
     if mode is None:
-        return BoxMode.boxes if detections is not None else BoxMode.head
-    if mode is BoxMode.boxes and detections is None:
-        raise InputError("--mode boxes needs --detections FILE")
-    if mode is not BoxMode.boxes and detections is not None:
-        raise InputError(f"--detections is used by --mode boxes only, not --mode {mode.value}")
+        return BoxMode.boxes if has_boxes else BoxMode.head
+    if mode is BoxMode.boxes and not has_boxes:
+        raise InputError("--mode boxes needs --detections FILE or --detector NAME")
+    if mode is not BoxMode.boxes and has_boxes:
+        raise InputError(f"--detections / --detector are used by --mode boxes only, not --mode {mode.value}")
     return mode
+
+
+def _detector_source(
+    name: DetectorName, prompt: str | None, weights: str | None, classes: str | None, device: Any
+) -> tuple[Any, dict[int, str]]:
+    """Boxes from a detector of `masa detect-track`, one frame at a time."""
+    from masa.detectors import FilteredDetector, resolve_class_ids
+    from masa.segment import DetectorBoxes
+    from masa_cli.detect_track import DETECTOR_BUILDERS, check_detector_options
+
+    check_detector_options(name, prompt, classes, {})
+    base = DETECTOR_BUILDERS[name](weights, None, device, prompt=prompt, model=None, text_threshold=None,
+                                   input_size=None, precision="auto")
+    class_ids = resolve_class_ids(classes.split(","), base.class_names) if classes else None
+    return DetectorBoxes.from_detector(FilteredDetector(base, class_ids=class_ids)), dict(base.class_names)
 
 
 def _box_source(mode: BoxMode, detections: Path | None, frames: Any, **kw: Any) -> tuple[Any, dict[int, str]]:

@@ -84,7 +84,7 @@ def test_everything_mode_runs(davis: Path, checkpoint: Path, tmp_path: Path) -> 
     "args, message",
     [
         (["--mode", "boxes"], "--mode boxes needs --detections FILE"),
-        (["--mode", "everything", "--detections", "{dets}"], "--detections is used by --mode boxes only"),
+        (["--mode", "everything", "--detections", "{dets}"], "--detections / --detector are used by --mode boxes only"),
         (["--checkpoint", "{missing}"], "is neither a file nor a known name"),
         (["--checkpoint", "{headless}", "--mode", "head"], "carries no SAM weights"),
     ],
@@ -102,3 +102,19 @@ def test_bad_options_are_one_line_errors(
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split())
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_detector_boxes_from_fastestdet(shared: Path, checkpoint: Path, tmp_path: Path) -> None:
+    """Mode (b) with a detector of `masa detect-track`: FastestDet's people on PETS get SAM masks."""
+    weights = shared / "data" / "weights" / "fastestdet"
+    result = _run(str(shared / "data" / "mot" / "PETS09-S2L1" / "img1"), "--detector", "fastestdet",
+                  "--detector-weights", str(weights), "--classes", "person", "--checkpoint", str(checkpoint),
+                  "--out", str(tmp_path), "--end", "2", "--no-video")
+    assert result.exit_code == 0, result.output
+    frames = json.loads((tmp_path / "PETS09-S2L1.mots.json").read_text())
+    labels = [label for frame in frames for label in frame["labels"]]
+    assert len(labels) >= 4 and {label["category"] for label in labels} == {"person"}
+    assert all(rle_to_mask(label["rle"]).shape == (576, 768) for label in labels)
+    both = _run(str(shared / "data" / "mot" / "PETS09-S2L1" / "img1"), "--detector", "fastestdet",
+                "--detections", "x.txt", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x"))
+    assert both.exit_code == 2 and "not both" in both.stderr
