@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from masa.errors import InputError
-from masa.pipeline import resolve_device
+from masa.pipeline import StageTimer, resolve_device, track_frames
 
 __all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
 
@@ -129,7 +129,6 @@ def run_tracking(
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
-    from masa.pipeline import StageTimer, track_frames
 
     out_dir.mkdir(parents=True, exist_ok=True)
     name = frames.name
