@@ -70,6 +70,21 @@ def _verify(spec: WeightSpec, path: Path, final: Path) -> None:
         )
 
 
+def _stat_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{stat.st_size} {stat.st_mtime_ns}"
+
+
+def _verify_cached(spec: WeightSpec, path: Path) -> None:
+    """Checks a cached file's checksum, once per (size, mtime): a stamp beside it records the last
+    verified state, so a multi-GB file is not hashed again on every use, but a changed one is."""
+    stamp = path.with_name(path.name + ".verified")
+    if stamp.is_file() and stamp.read_text().strip() == _stat_key(path):
+        return
+    _verify(spec, path, path)
+    stamp.write_text(_stat_key(path) + "\n")
+
+
 def download_to_cache(spec: WeightSpec, folder: Path, *, progress: bool = True) -> Path:
     """Returns the cached file for `spec`, downloading and verifying it on first use.
 
@@ -83,7 +98,7 @@ def download_to_cache(spec: WeightSpec, folder: Path, *, progress: bool = True) 
     """
     dst = folder / spec.filename
     if dst.is_file():
-        _verify(spec, dst, dst)
+        _verify_cached(spec, dst)
         return dst
     manual = f"download {spec.url} yourself and put it at {dst}, or pass a local path"
     if os.environ.get("MASA_OFFLINE", "") not in ("", "0"):
@@ -96,6 +111,7 @@ def download_to_cache(spec: WeightSpec, folder: Path, *, progress: bool = True) 
         if _expected(spec, dst) is None:
             dst.with_name(dst.name + ".sha256").write_text(file_digest(tmp, "sha256") + "\n")
         os.replace(tmp, dst)
+        dst.with_name(dst.name + ".verified").write_text(_stat_key(dst) + "\n")
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         raise OSError(f"cannot download {spec.filename} ({e}): {manual}") from None
     finally:

@@ -119,7 +119,8 @@ class Detections:
             idx = torch.as_tensor(index)
             idx = idx.nonzero().flatten() if idx.dtype == torch.bool else idx.to(torch.int64)
         take = lambda t: None if t is None else t[idx.to(t.device)]  # noqa: E731
-        positions = idx.tolist()
+        # Lists need host indices; compute them only then (a device sync on GPU).
+        positions = idx.tolist() if any(not isinstance(v, Tensor) for v in self.data.values()) else []
         data = {
             k: (take(v) if isinstance(v, Tensor) else [v[i] for i in positions])
             for k, v in self.data.items()

@@ -140,6 +140,20 @@ def test_download_on_first_use_with_checksum(server, tiny_checkpoint, cache, mon
     assert resolve_checkpoint("tiny", progress=False) == path
 
 
+def test_unchanged_cached_file_is_not_hashed_again(server, tiny_checkpoint, cache, monkeypatch) -> None:
+    import masa.cache
+
+    url, data = _publish(server, tiny_checkpoint)
+    monkeypatch.setitem(KNOWN_WEIGHTS, "tiny", WeightSpec(url, "tiny.safetensors", sha256=hashlib.sha256(data).hexdigest()))
+    path = resolve_checkpoint("tiny", progress=False)
+    real_digest = masa.cache.file_digest
+    monkeypatch.setattr(masa.cache, "file_digest", lambda *a: pytest.fail("hashed an unchanged cached file"))
+    assert resolve_checkpoint("tiny", progress=False) == path
+    monkeypatch.setattr(masa.cache, "file_digest", real_digest)
+    os.utime(path, ns=(0, 0))  # changed on disk (timestamp): verified again, and still good
+    assert resolve_checkpoint("tiny", progress=False) == path
+
+
 def test_corrupted_download_is_refused_and_leaves_the_cache_clean(server, tiny_checkpoint, cache, monkeypatch) -> None:
     url, data = _publish(server, tiny_checkpoint)
     good = hashlib.sha256(data).hexdigest()
