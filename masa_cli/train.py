@@ -83,6 +83,14 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = None,
+    freeze_backbone: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the backbone fixed; train the neck, fusion and heads only (as MASA's "
+            "adapters on frozen foundation models).",
+            rich_help_panel=MODEL,
+        ),
+    ] = False,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -201,6 +209,7 @@ def train(
         fusion_blocks=fusion_blocks,
         backbone_weights=str(backbone_weights) if backbone_weights else None,
         init_checkpoint=init_checkpoint,
+        freeze_backbone=freeze_backbone,
         batch_size=batch_size,
         accumulate=accumulate,
         lr=lr,

@@ -64,6 +64,9 @@ class TrainConfig:
         backbone_weights: ImageNet initialisation of the backbone (lite: FastestDet's
             shufflenetv2.pth).
         init_checkpoint: adapter weights to start from (fine-tuning), e.g. "masa_r50".
+        freeze_backbone: keep the backbone's weights fixed and train the neck, fusion and heads
+            only, as MASA trains its adapters on frozen foundation-model backbones (saves the
+            backbone's backward pass; the ImageNet features are kept as they are).
         batch_size: view pairs per process per micro-step (8 per GPU in the paper).
         accumulate: micro-steps per optimizer step; pairs per step = batch_size * accumulate *
             world size.
@@ -97,6 +100,7 @@ class TrainConfig:
     fusion_blocks: int | None = None
     backbone_weights: str | None = None
     init_checkpoint: str | None = None
+    freeze_backbone: bool = False
     batch_size: int = 8
     accumulate: int = 1
     lr: float | None = None
@@ -236,6 +240,10 @@ def _build(config: TrainConfig, ctx: Dist, amp_dtype: torch.dtype | None) -> _Ru
         fusion_blocks=config.fusion_blocks, backbone_weights=config.backbone_weights,
         init_checkpoint=config.init_checkpoint,
     )
+    if config.freeze_backbone:
+        if adapter.backbone is None:
+            raise InputError("--freeze-backbone needs a model with its own backbone")
+        adapter.backbone.requires_grad_(False)
     objective = MasaObjective(adapter, heads).to(ctx.device)
     model: nn.Module = objective
     if ctx.world_size > 1:

@@ -106,6 +106,30 @@ def test_train_resume_and_checkpoint(
     assert not any(k.startswith(("rpn", "box_head")) for k in adapter.state_dict())
 
 
+def test_freeze_backbone_trains_only_the_adapter(
+    tmp_path: Path, coco128: tuple[Path, Path], coco128_proposals: Path, shared: Path
+) -> None:
+    from masa.adapter.backbones import load_imagenet_shufflenetv2
+    from masa.train.build import build_training_models
+    from masa.weights import load_adapter
+
+    weights = shared / "data" / "weights" / "fastestdet" / "shufflenetv2.pth"
+    config = _config(tmp_path, coco128[0], coco128_proposals, max_steps=2,
+                     backbone_weights=str(weights), freeze_backbone=True)
+    adapter = load_adapter(train(config))
+    imagenet = load_imagenet_shufflenetv2(weights).state_dict()
+    trained = {k.removeprefix("backbone."): v for k, v in adapter.state_dict().items()}
+    assert all(torch.equal(trained[k], v) for k, v in imagenet.items())  # backbone untouched
+    torch.manual_seed(config.seed)  # the initialisation `train` starts from
+    initial, _ = build_training_models("lite", channels=32, embed_dim=32, size=160,
+                                       backbone_weights=weights)
+    neck = "lateral_convs.0.conv.weight"
+    assert not torch.equal(adapter.neck.state_dict()[neck], initial.neck.state_dict()[neck])
+    unfrozen = load_adapter(train(replace(config, out=str(tmp_path / "free"), freeze_backbone=False)))
+    assert not torch.equal(unfrozen.backbone.state_dict()["first_conv.0.weight"],
+                           imagenet["first_conv.0.weight"])
+
+
 def test_resume_refuses_other_settings_and_fresh_runs_refuse_old_outputs(
     tmp_path: Path, coco128: tuple[Path, Path], coco128_proposals: Path
 ) -> None:
