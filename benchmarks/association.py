@@ -254,9 +254,9 @@ def run(name: str, frames: Any, table: Any, embedder: Any, tracker: Any, out: Pa
     probe = NeighbourProbe(embedder, gt)
 
     def detect(i: int, image: np.ndarray) -> Detections:
-        probe.frame_idx = i  # the probe and the oracle read the ground truth of frame i
-        if isinstance(embedder, (OracleIdEmbedder, SharedForwardEmbedder)):
-            embedder.frame_idx = i
+        for frame_aware in (probe, embedder):  # wrappers that read per-frame tables
+            if hasattr(frame_aware, "frame_idx"):
+                frame_aware.frame_idx = i
         return table.get(i)
 
     with MotTxtWriter(results) as writer:
