@@ -91,6 +91,15 @@ def train(
             rich_help_panel=MODEL,
         ),
     ] = False,
+    jitter_boxes: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Extra track-head candidates drawn around each proposal box per view; those "
+            "with IoU >= 0.7 become shifted positives (0: official, RPN proposals only).",
+            rich_help_panel=MODEL,
+        ),
+    ] = 0,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -210,6 +219,7 @@ def train(
         backbone_weights=str(backbone_weights) if backbone_weights else None,
         init_checkpoint=init_checkpoint,
         freeze_backbone=freeze_backbone,
+        jitter_boxes=jitter_boxes,
         batch_size=batch_size,
         accumulate=accumulate,
         lr=lr,

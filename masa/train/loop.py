@@ -32,7 +32,7 @@ from masa.train.augment import AugmentConfig
 from masa.train.build import build_training_models
 from masa.train.data import SampleIndexSampler, TwoViewDataset, collate_pairs
 from masa.train.distributed import Dist, amp_dtype, setup_distributed
-from masa.train.objective import LOSS_NAMES, MasaObjective
+from masa.train.objective import LOSS_NAMES, MasaObjective, TrackLossConfig
 from masa.train.proposals import read_proposals
 
 __all__ = ["FINAL_CHECKPOINT", "LOG_COLUMNS", "RESUME_FILE", "TrainConfig", "learning_rate",
@@ -64,6 +64,8 @@ class TrainConfig:
         backbone_weights: ImageNet initialisation of the backbone (lite: FastestDet's
             shufflenetv2.pth).
         init_checkpoint: adapter weights to start from (fine-tuning), e.g. "masa_r50".
+        jitter_boxes: extra track-head candidate boxes drawn around each proposal box per view
+            (`TrackLossConfig.jitter_boxes`; 0 = official).
         freeze_backbone: keep the backbone's weights fixed and train the neck, fusion and heads
             only, as MASA trains its adapters on frozen foundation-model backbones (saves the
             backbone's backward pass; the ImageNet features are kept as they are).
@@ -101,6 +103,7 @@ class TrainConfig:
     backbone_weights: str | None = None
     init_checkpoint: str | None = None
     freeze_backbone: bool = False
+    jitter_boxes: int = 0
     batch_size: int = 8
     accumulate: int = 1
     lr: float | None = None
@@ -244,7 +247,8 @@ def _build(config: TrainConfig, ctx: Dist, amp_dtype: torch.dtype | None) -> _Ru
         if adapter.backbone is None:
             raise InputError("--freeze-backbone needs a model with its own backbone")
         adapter.backbone.requires_grad_(False)
-    objective = MasaObjective(adapter, heads).to(ctx.device)
+    objective = MasaObjective(adapter, heads,
+                              TrackLossConfig(jitter_boxes=config.jitter_boxes)).to(ctx.device)
     model: nn.Module = objective
     if ctx.world_size > 1:
         if ctx.device.type == "cuda":  # SyncBN where batch statistics are used (not the backbone)

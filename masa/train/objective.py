@@ -14,7 +14,7 @@ from masa.train.heads import ObjectPriorHeads
 from masa.train.losses import margin_l2_loss, track_logits, unbiased_contrastive_loss
 from masa.train.sampling import SampledBoxes, match_targets, sample_instance_balanced
 
-__all__ = ["TrackLossConfig", "MasaObjective", "LOSS_NAMES"]
+__all__ = ["TrackLossConfig", "MasaObjective", "LOSS_NAMES", "jitter_box_candidates"]
 
 #: The loss terms, in logging order; the total loss is their sum.
 LOSS_NAMES = ("loss_rpn_cls", "loss_rpn_bbox", "loss_cls", "loss_bbox", "loss_track",
@@ -30,6 +30,12 @@ class TrackLossConfig:
         pos_iou_threshold, neg_iou_threshold, min_pos_iou: `MaxIoUAssigner`.
         track_weight: weight of the unbiased contrastive loss.
         aux_weight: weight of the margin-L2 auxiliary loss.
+        jitter_boxes: extra candidate boxes per proposal box and view, drawn around it with
+            `jitter_box_candidates` (0, the official setting: the candidates are the RPN's
+            proposals alone). They stand in for the shifted proposals of a mature RPN: the
+            assigner keeps only those with IoU >= `pos_iou_threshold` as positives, so the track
+            loss also sees boxes that are not exactly aligned with the instance.
+        jitter_shift, jitter_scale: see `jitter_box_candidates`.
     """
 
     num_samples: int = 512
@@ -40,6 +46,29 @@ class TrackLossConfig:
     min_pos_iou: float = 0.5
     track_weight: float = 0.25
     aux_weight: float = 1.0
+    jitter_boxes: int = 0
+    jitter_shift: float = 0.15
+    jitter_scale: float = 0.25
+
+
+def jitter_box_candidates(xyxy: Tensor, per_box: int, *, shift: float, scale: float,
+                          generator: torch.Generator | None = None) -> Tensor:
+    """`per_box` random boxes around each box: the centre moved by up to `shift` of the box's
+    width and height, each side length scaled by `exp(U(-scale, scale))`.
+
+    Args:
+        xyxy (Tensor[G, 4]): boxes.
+
+    Returns:
+        Tensor[G * per_box, 4] float32, box-major (the candidates of box 0 first).
+    """
+    boxes = xyxy.float().repeat_interleave(per_box, dim=0)  # (G * per_box, 4)
+    size = boxes[:, 2:] - boxes[:, :2]  # (M, 2) width, height
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    u = torch.rand((len(boxes), 4), generator=generator).to(boxes.device) * 2 - 1  # U(-1, 1)
+    centre = centre + u[:, :2] * shift * size
+    size = size * torch.exp(u[:, 2:] * scale)
+    return torch.cat([centre - size / 2, centre + size / 2], dim=1)
 
 
 class MasaObjective(nn.Module):
@@ -65,6 +94,10 @@ class MasaObjective(nn.Module):
     def _sample(self, proposals: Tensor, gt_xyxy: Tensor,
                 generator: torch.Generator | None) -> SampledBoxes:
         c = self.config
+        if c.jitter_boxes and len(gt_xyxy):
+            jittered = jitter_box_candidates(gt_xyxy, c.jitter_boxes, shift=c.jitter_shift,
+                                             scale=c.jitter_scale, generator=generator)
+            proposals = torch.cat([proposals, jittered.to(proposals.dtype)])
         return sample_instance_balanced(
             proposals, gt_xyxy.float(), generator=generator, num=c.num_samples,
             pos_fraction=c.pos_fraction, neg_pos_ub=c.neg_pos_ub,

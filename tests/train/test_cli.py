@@ -56,11 +56,17 @@ def test_proposals_then_train(tmp_path: Path, coco128: tuple[Path, Path]) -> Non
             "0",
             "--log-every",
             "1",
+            "--jitter-boxes",
+            "2",
             "--quiet",
         ],
     )
     assert result.exit_code == 0, result.output
     assert (out / "adapter.safetensors").is_file() and "adapter checkpoint" in result.stdout
+    from safetensors import safe_open
+
+    with safe_open(str(out / "adapter.safetensors"), "pt") as f:
+        assert json.loads(f.metadata()["config"])["jitter_boxes"] == 2
     assert len((out / "train_log.csv").read_text().splitlines()) == 3
 
 

@@ -85,3 +85,41 @@ def test_match_targets() -> None:
     assert targets.tolist() == [[0, 0, 0], [0, 1, 0], [0, 1, 0]]
     no_id = match_targets(key, torch.tensor([7, 0]), ref, torch.tensor([0, 9]))
     assert no_id.sum() == 0  # ids <= 0 never match
+
+
+def test_jittered_candidates_stay_within_their_bounds_and_are_seeded() -> None:
+    from masa.train.objective import jitter_box_candidates
+
+    boxes = torch.tensor([[10.0, 20.0, 50.0, 120.0], [0.0, 0.0, 8.0, 4.0]])
+    out = jitter_box_candidates(boxes, 500, shift=0.15, scale=0.25,
+                                generator=torch.Generator().manual_seed(1))
+    assert out.shape == (1000, 4)
+    again = jitter_box_candidates(boxes, 500, shift=0.15, scale=0.25,
+                                  generator=torch.Generator().manual_seed(1))
+    assert torch.equal(out, again)
+    for k, box in enumerate(boxes):
+        cand = out[500 * k: 500 * (k + 1)]  # box-major
+        size, cand_size = box[2:] - box[:2], cand[:, 2:] - cand[:, :2]
+        shift = ((cand[:, :2] + cand[:, 2:]) / 2 - (box[:2] + box[2:]) / 2) / size  # (500, 2)
+        ratio = torch.log(cand_size / size)
+        assert shift.abs().max() <= 0.15 + 1e-6 and ratio.abs().max() <= 0.25 + 1e-6
+        assert shift.abs().max() > 0.12 and ratio.abs().max() > 0.2  # the range is used
+
+
+def test_jitter_adds_shifted_positives_to_the_track_sampling() -> None:
+    from torchvision.ops import box_iou
+
+    from masa.train.build import build_training_models
+    from masa.train.objective import MasaObjective, TrackLossConfig
+
+    adapter, heads = build_training_models("lite", channels=32, embed_dim=32, size=160)
+    gt = torch.tensor([[10.0, 10.0, 60.0, 90.0], [80.0, 30.0, 150.0, 100.0]])
+    proposals = torch.tensor([[100.0, 100.0, 150.0, 150.0]])  # overlaps no box
+    plain = MasaObjective(adapter, heads)._sample(proposals, gt, torch.Generator().manual_seed(0))
+    assert plain.num_pos == 2  # the boxes themselves only
+    jitter = MasaObjective(adapter, heads, TrackLossConfig(jitter_boxes=16))
+    sampled = jitter._sample(proposals, gt, torch.Generator().manual_seed(0))
+    assert sampled.num_pos > 2 + 8  # about half of the 32 candidates reach IoU 0.7
+    positives, owners = sampled.xyxy[: sampled.num_pos], sampled.gt_index[: sampled.num_pos]
+    iou = box_iou(positives, gt)[torch.arange(len(owners)), owners]
+    assert (iou >= 0.7).all() and (iou < 0.999).sum() >= 8  # shifted, yet positives
