@@ -64,11 +64,11 @@ class TrainConfig:
         backbone_weights: ImageNet initialisation of the backbone (lite: FastestDet's
             shufflenetv2.pth).
         init_checkpoint: adapter weights to start from (fine-tuning), e.g. "masa_r50".
-        jitter_boxes: extra track-head candidate boxes drawn around each proposal box per view
-            (`TrackLossConfig.jitter_boxes`; 0 = official).
         freeze_backbone: keep the backbone's weights fixed and train the neck, fusion and heads
             only, as MASA trains its adapters on frozen foundation-model backbones (saves the
             backbone's backward pass; the ImageNet features are kept as they are).
+        jitter_boxes: extra track-head candidate boxes drawn around each proposal box per view
+            (`TrackLossConfig.jitter_boxes`; 0 = official).
         batch_size: view pairs per process per micro-step (8 per GPU in the paper).
         accumulate: micro-steps per optimizer step; pairs per step = batch_size * accumulate *
             world size.
