@@ -10,6 +10,7 @@ Two formats are read:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -339,12 +340,16 @@ def load_adapter_weights(model: nn.Module, path: str | os.PathLike[str]) -> Chec
     return checkpoint
 
 
-def load_adapter(name_or_path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> Any:
+def load_adapter(
+    name_or_path: str | os.PathLike[str], *, device: str | torch.device = "cpu", resize: int | None = None
+) -> Any:
     """Builds the adapter a checkpoint describes and loads it strictly.
 
     Args:
         name_or_path: a file (our `.safetensors` format or an official MASA `.pth`) or a known name.
         device: where the model lives.
+        resize: inference side (keep-ratio resize target, square) instead of the checkpoint's own;
+            None keeps the checkpoint's.
 
     Returns:
         MasaAdapter in eval mode; `adapter.embed(image, boxes_xyxy)` gives raw (N, 256) embeddings.
@@ -361,6 +366,10 @@ def load_adapter(name_or_path: str | os.PathLike[str], *, device: str | torch.de
         config = official_adapter_config(checkpoint.state_dict)
     else:
         raise CheckpointError(f"{path}: a bare state dict does not say which model it is; use an official or masa checkpoint")
+    if resize is not None:
+        if resize < config.pad_divisor:
+            raise ValueError(f"resize must be at least the pad divisor {config.pad_divisor}, but got {resize}")
+        config = dataclasses.replace(config, resize=(resize, resize))
     model = MasaAdapter(config)
     _strict_load(model, _adapter_state(checkpoint, path), path, official=checkpoint.source == "official")
     return model.to(device).eval()

@@ -35,6 +35,12 @@ Checkpoint = Annotated[
         "downloaded to $MASA_HOME on first use).",
     ),
 ]
+EmbedSize = Annotated[
+    Optional[int],
+    typer.Option(min=32, help="Side (keep ratio) frames are resized to for the appearance model; default: "
+                 "the checkpoint's own (masa_lite: the size it was trained at). Smaller: more context per box.",
+                 show_default=False),
+]
 Preset = Annotated[TrackerPreset, typer.Option("--tracker", help="Tracker and its preset thresholds.", rich_help_panel=TRACKING)]
 InitScore = Annotated[
     Optional[float],

@@ -23,6 +23,7 @@ def track(
     ],
     out: opt.Out = Path("masa_out"),
     checkpoint: opt.Checkpoint = None,
+    embed_size: opt.EmbedSize = None,
     device: opt.Device = "auto",
     start: opt.Start = 0,
     end: opt.End = None,
@@ -64,7 +65,7 @@ def track(
     )
     tracker_ = build_tracker(settings, stream_fps(frames))
     dev = resolve_device(device)
-    adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev)
+    adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev, resize=embed_size)
     if adapter.backbone is None:
         raise InputError(
             f"{checkpoint} is a MASA adapter for a detector's own features: use it with "

@@ -54,6 +54,21 @@ def test_track_writes_mot_tao_and_h264(pets: Path, tiny_checkpoint: Path, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["PETS09-S2L1.json", "PETS09-S2L1.mp4", "PETS09-S2L1.txt"]
 
 
+def test_embed_size_sets_the_adapter_input(pets: Path, tiny_checkpoint: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import masa.weights
+
+    sizes = []
+    load = masa.weights.load_adapter
+    monkeypatch.setattr(masa.weights, "load_adapter", lambda *a, **k: sizes.append(k["resize"]) or load(*a, **k))
+    result = _track(str(pets / "img1"), "--detections", str(pets / "det" / "det.txt"), "--checkpoint",
+                    str(tiny_checkpoint), "--out", str(tmp_path), "--end", "2", "--embed-size", "96", "--no-video")
+    assert result.exit_code == 0, result.output
+    assert sizes == [96] and (tmp_path / "PETS09-S2L1.txt").read_text()
+    result = _track(str(pets / "img1"), "--detections", str(pets / "det" / "det.txt"), "--embed-size", "8")
+    assert result.exit_code == 2 and "--embed-size" in result.output
+
+
 def _bad_dets(tmp_path: Path, line: str) -> Path:
     path = tmp_path / "dets.txt"
     path.write_text("1,-1,10,10,20,40,0.9,-1,-1,-1\n" + line + "\n")

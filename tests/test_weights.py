@@ -69,6 +69,16 @@ def test_own_format_round_trip(tiny_checkpoint: Path) -> None:
         torch.testing.assert_close(value, checkpoint.state_dict[key])
 
 
+def test_inference_resize_override(tiny_checkpoint: Path) -> None:
+    default, small = load_adapter(tiny_checkpoint), load_adapter(tiny_checkpoint, resize=64)
+    assert small.config.resize == (64, 64) and default.config.resize != (64, 64)
+    image = np.random.default_rng(1).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    boxes = [[10, 10, 60, 80], [50, 20, 120, 90]]
+    assert not torch.allclose(default.embed(image, boxes), small.embed(image, boxes))
+    with pytest.raises(ValueError, match="at least the pad divisor 32, but got 16"):
+        load_adapter(tiny_checkpoint, resize=16)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
