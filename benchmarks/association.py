@@ -7,7 +7,8 @@ ground-truth boxes as detections, so the table compares association alone:
 - `bytetrack`: ByteTrack from roboflow's `trackers` package (maintained implementation),
   installed with --no-deps into `benchmarks/.site` so it cannot change our dependencies;
 - `raw-shufflenet`: the MASA tracker on raw ImageNet ShuffleNetV2 features (RoIAlign of the
-  stride-16 map, no MASA training): the paper's "off-the-shelf features" baseline (Table 8 row 1);
+  stride-16 map, no MASA training): the paper's "off-the-shelf features" baseline (Table 8 row 1),
+  at masa-lite's inference side unless `--raw-resize` says otherwise;
 - `masa-lite`: the MASA tracker with the project's own trained model (`--lite PATH`);
 - `r50-random`: the official MASA-R50 architecture with random weights (lower bound). It costs
   ~20 s per frame on a CPU (one forward per frame serves both box sets; its frames/s is that
@@ -21,6 +22,9 @@ scores the embeddings alone (`NeighbourProbe`): how often a box's most similar b
 frame has its ground-truth identity.
 
     python benchmarks/association.py --lite masa/assets/masa_lite.safetensors
+
+`--lite-resize N` runs the masa-lite rows at another inference side than the checkpoint's (with
+`--skip iou bytetrack raw-shufflenet r50-random oracle-ids` it is a quick sensitivity sweep).
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ class NoEmbedding:
 class RawFeatureEmbedder:
     """ImageNet ShuffleNetV2 stride-16 features, RoIAligned to 7x7 and flattened: no MASA training."""
 
-    def __init__(self, weights: Path, resize: tuple[int, int] = (640, 640)) -> None:
+    def __init__(self, weights: Path, resize: tuple[int, int]) -> None:
         from masa.adapter.backbones import load_imagenet_shufflenetv2
 
         self.backbone = load_imagenet_shufflenetv2(weights).eval()
@@ -270,6 +274,10 @@ def run(name: str, frames: Any, table: Any, embedder: Any, tracker: Any, out: Pa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lite", type=Path, default=REPO / "masa" / "assets" / "masa_lite.safetensors")
+    parser.add_argument("--lite-resize", type=int, default=None,
+                        help="inference side for the masa-lite rows (default: the checkpoint's own)")
+    parser.add_argument("--raw-resize", type=int, default=None,
+                        help="inference side for the raw-shufflenet rows (default: masa-lite's, same input)")
     parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -278,6 +286,7 @@ def main() -> None:
     from masa.adapter import build_masa_adapter_r50
     from masa.weights import load_adapter
 
+    raw_side = args.raw_resize or args.lite_resize or load_adapter(args.lite).config.resize[0]
     frames = open_frames(SEQ / "img1")
     fps = frames.fps
     gt = read_mot_detections(SEQ / "gt" / "gt.txt")
@@ -285,8 +294,8 @@ def main() -> None:
     rows: dict[str, Callable[[], tuple[Any, Any]]] = {
         "iou": lambda: (NoEmbedding(), IouTracker()),
         "bytetrack": lambda: (NoEmbedding(), ByteTrackAdapter(fps)),
-        "raw-shufflenet": lambda: (RawFeatureEmbedder(SHUFFLENET), _masa_tracker(fps)),
-        "masa-lite": lambda: (load_adapter(args.lite), _masa_tracker(fps)),
+        "raw-shufflenet": lambda: (RawFeatureEmbedder(SHUFFLENET, (raw_side,) * 2), _masa_tracker(fps)),
+        "masa-lite": lambda: (load_adapter(args.lite, resize=args.lite_resize), _masa_tracker(fps)),
         "r50-random": lambda: (r50_random(), _masa_tracker(fps)),
         "oracle-ids": lambda: (OracleIdEmbedder(gt), _masa_tracker(fps)),
     }
