@@ -96,10 +96,37 @@ def train(
         typer.Option(
             min=0,
             help="Extra track-head candidates drawn around each proposal box per view; those "
-            "with IoU >= 0.7 become shifted positives (0: official, RPN proposals only).",
+            "with IoU >= --track-pos-iou become shifted positives (0: official, RPN proposals "
+            "only).",
             rich_help_panel=MODEL,
         ),
     ] = 0,
+    jitter_shift: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Largest shift of a jittered box, as a fraction of its width and height.",
+            rich_help_panel=MODEL,
+        ),
+    ] = 0.15,
+    jitter_scale: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Largest log-scale change of a jittered box's width and height.",
+            rich_help_panel=MODEL,
+        ),
+    ] = 0.25,
+    track_pos_iou: Annotated[
+        float,
+        typer.Option(
+            min=0.3,
+            max=1.0,
+            help="IoU with a proposal box from which a track-head candidate is a positive "
+            "(official 0.7; must exceed the 0.3 negative threshold).",
+            rich_help_panel=MODEL,
+        ),
+    ] = 0.7,
     batch_size: Annotated[
         int,
         typer.Option(
@@ -220,6 +247,9 @@ def train(
         init_checkpoint=init_checkpoint,
         freeze_backbone=freeze_backbone,
         jitter_boxes=jitter_boxes,
+        jitter_shift=jitter_shift,
+        jitter_scale=jitter_scale,
+        track_pos_iou=track_pos_iou,
         batch_size=batch_size,
         accumulate=accumulate,
         lr=lr,

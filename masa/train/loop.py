@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ from masa.train.objective import LOSS_NAMES, MasaObjective, TrackLossConfig
 from masa.train.proposals import read_proposals
 
 __all__ = ["FINAL_CHECKPOINT", "LOG_COLUMNS", "RESUME_FILE", "TrainConfig", "learning_rate",
-           "train"]
+           "track_loss_config", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,11 @@ class TrainConfig:
             backbone's backward pass; the ImageNet features are kept as they are).
         jitter_boxes: extra track-head candidate boxes drawn around each proposal box per view
             (`TrackLossConfig.jitter_boxes`; 0 = official).
+        jitter_shift, jitter_scale: how far the jittered boxes move and resize
+            (`jitter_box_candidates`).
+        track_pos_iou: IoU with a proposal box from which a track-head candidate is a positive
+            (the assigner's `pos_iou_threshold`; 0.7 = official; must exceed the 0.3 negative
+            threshold).
         batch_size: view pairs per process per micro-step (8 per GPU in the paper).
         accumulate: micro-steps per optimizer step; pairs per step = batch_size * accumulate *
             world size.
@@ -104,6 +109,9 @@ class TrainConfig:
     init_checkpoint: str | None = None
     freeze_backbone: bool = False
     jitter_boxes: int = 0
+    jitter_shift: float = 0.15
+    jitter_scale: float = 0.25
+    track_pos_iou: float = 0.7
     batch_size: int = 8
     accumulate: int = 1
     lr: float | None = None
@@ -183,7 +191,9 @@ def _check_resumable(out: Path, config: TrainConfig, world_size: int) -> dict[st
     if not state_path.is_file():
         raise InputError(f"--resume: no {RESUME_FILE} in {out}")
     state = torch.load(state_path, map_location="cpu", weights_only=True)
-    saved = json.loads(state["config"])
+    # a run saved before a setting existed ran with that setting's default
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    saved = {k: defaults.get(k) for k in config.to_dict()} | json.loads(state["config"])
     changed = sorted(k for k, v in config.to_dict().items()
                      if k not in _MUTABLE_ON_RESUME and saved.get(k) != v)
     if changed:
@@ -236,7 +246,23 @@ class _CsvLog:
             csv.writer(f).writerow([row["step"]] + [f"{row[c]:.6g}" for c in LOG_COLUMNS[1:]])
 
 
+def track_loss_config(config: TrainConfig) -> TrackLossConfig:
+    """The track head's candidate and assigner settings of `config`; InputError if out of range."""
+    track = TrackLossConfig(
+        jitter_boxes=config.jitter_boxes, jitter_shift=config.jitter_shift,
+        jitter_scale=config.jitter_scale, pos_iou_threshold=config.track_pos_iou,
+    )
+    if not track.neg_iou_threshold < track.pos_iou_threshold <= 1.0:
+        raise InputError(f"--track-pos-iou must be in ({track.neg_iou_threshold}, 1], "
+                         f"got {config.track_pos_iou}")
+    if config.jitter_shift < 0 or config.jitter_scale < 0:
+        raise InputError(f"--jitter-shift and --jitter-scale must be >= 0, got "
+                         f"{config.jitter_shift} and {config.jitter_scale}")
+    return track
+
+
 def _build(config: TrainConfig, ctx: Dist, amp_dtype: torch.dtype | None) -> _Run:
+    track = track_loss_config(config)  # checked before the models are built
     torch.manual_seed(config.seed)
     adapter, heads = build_training_models(
         config.model, channels=config.channels, embed_dim=config.embed_dim, size=config.size,
@@ -247,8 +273,7 @@ def _build(config: TrainConfig, ctx: Dist, amp_dtype: torch.dtype | None) -> _Ru
         if adapter.backbone is None:
             raise InputError("--freeze-backbone needs a model with its own backbone")
         adapter.backbone.requires_grad_(False)
-    objective = MasaObjective(adapter, heads,
-                              TrackLossConfig(jitter_boxes=config.jitter_boxes)).to(ctx.device)
+    objective = MasaObjective(adapter, heads, track).to(ctx.device)
     model: nn.Module = objective
     if ctx.world_size > 1:
         if ctx.device.type == "cuda":  # SyncBN where batch statistics are used (not the backbone)

@@ -215,3 +215,25 @@ def test_torchrun_ddp_on_cpu(
     assert result.stdout.count("adapter checkpoint") == 1
     rows = (out / "train_log.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[1].split(",")[-2] == "0.0025"  # lr = 0.08 x 2 pairs / 64
+
+
+def test_track_sampling_options_reach_the_run_and_are_checked(
+    tmp_path: Path, coco128: tuple[Path, Path], coco128_proposals: Path
+) -> None:
+    base = ["train", "--images", str(coco128[0]), "--proposals", str(coco128_proposals),
+            "--model", "lite", "--channels", "32", "--embed-dim", "32", "--size", "160",
+            "--batch-size", "1", "--max-steps", "1", "--workers", "0", "--jitter-boxes", "2",
+            "--quiet"]
+    out = tmp_path / "run"
+    extra = ["--jitter-shift", "0.25", "--jitter-scale", "0.4", "--track-pos-iou", "0.5"]
+    result = runner.invoke(app, [*base, *extra, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    from safetensors import safe_open
+
+    with safe_open(str(out / "adapter.safetensors"), "pt") as f:
+        config = json.loads(f.metadata()["config"])
+    assert (config["jitter_shift"], config["jitter_scale"], config["track_pos_iou"]) == (
+        0.25, 0.4, 0.5)
+    bad = runner.invoke(app, [*base, "--track-pos-iou", "0.3", "--out", str(tmp_path / "bad")])
+    _one_line_error(bad, "--track-pos-iou must be in (0.3, 1], got 0.3")
+    assert not (tmp_path / "bad").exists()

@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from masa.errors import InputError
-from masa.train.loop import LOG_COLUMNS, TrainConfig, _plan, learning_rate, train
+from masa.train.loop import (
+    LOG_COLUMNS,
+    TrainConfig,
+    _plan,
+    learning_rate,
+    track_loss_config,
+    train,
+)
 
 LOSS_COLUMNS = [c for c in LOG_COLUMNS if c.startswith("loss")]
 
@@ -168,3 +175,38 @@ def test_data_errors_name_the_image(
         str(error.value)
         == f"{images / 'broken.jpg'}: cannot read image (missing, unreadable or not an image)"
     )
+
+
+def test_track_settings_reach_the_objective_and_are_checked() -> None:
+    config = TrainConfig(images="i", proposals="p", jitter_boxes=8, jitter_shift=0.25,
+                         jitter_scale=0.4, track_pos_iou=0.5)
+    track = track_loss_config(config)
+    assert (track.jitter_boxes, track.jitter_shift, track.jitter_scale) == (8, 0.25, 0.4)
+    assert track.pos_iou_threshold == 0.5 and track.neg_iou_threshold == 0.3
+    official = track_loss_config(TrainConfig(images="i", proposals="p"))
+    assert (official.jitter_boxes, official.pos_iou_threshold) == (0, 0.7)
+    for bad in (0.3, 0.1, 1.5):
+        message = f"--track-pos-iou must be in \\(0.3, 1\\], got {bad}"
+        with pytest.raises(InputError, match=message):
+            track_loss_config(replace(config, track_pos_iou=bad))
+    with pytest.raises(InputError, match="--jitter-shift and --jitter-scale must be >= 0"):
+        track_loss_config(replace(config, jitter_scale=-0.1))
+
+
+def test_resuming_a_run_saved_before_a_setting_existed(
+    tmp_path: Path, coco128: tuple[Path, Path], coco128_proposals: Path
+) -> None:
+    import json
+
+    config = _config(tmp_path, coco128[0], coco128_proposals, max_steps=2, stop_after=1)
+    train(config)
+    state_path = Path(config.out) / "resume.pt"
+    state = torch.load(state_path, weights_only=True)
+    saved = json.loads(state["config"])
+    del saved["jitter_shift"], saved["track_pos_iou"]  # as an older version wrote it
+    state["config"] = json.dumps(saved)
+    torch.save(state, state_path)
+    with pytest.raises(InputError, match=r"track_pos_iou 0.7 -> 0.5"):
+        train(replace(config, stop_after=None, resume=True, track_pos_iou=0.5))
+    train(replace(config, stop_after=None, resume=True))  # the defaults it ran with
+    assert _losses(config.out)[:, 0].tolist() == [1, 2]

@@ -123,3 +123,26 @@ def test_jitter_adds_shifted_positives_to_the_track_sampling() -> None:
     positives, owners = sampled.xyxy[: sampled.num_pos], sampled.gt_index[: sampled.num_pos]
     iou = box_iou(positives, gt)[torch.arange(len(owners)), owners]
     assert (iou >= 0.7).all() and (iou < 0.999).sum() >= 8  # shifted, yet positives
+
+
+def test_a_lower_positive_iou_keeps_wider_jitter_as_positives() -> None:
+    from torchvision.ops import box_iou
+
+    from masa.train.build import build_training_models
+    from masa.train.objective import MasaObjective, TrackLossConfig
+
+    adapter, heads = build_training_models("lite", channels=32, embed_dim=32, size=160)
+    gt = torch.tensor([[10.0, 10.0, 60.0, 90.0], [80.0, 30.0, 150.0, 100.0]])
+    proposals = torch.tensor([[100.0, 100.0, 150.0, 150.0]])
+    wide = dict(jitter_boxes=16, jitter_shift=0.25, jitter_scale=0.4)
+    counts = {}
+    for pos_iou in (0.7, 0.5):
+        track = TrackLossConfig(**wide, pos_iou_threshold=pos_iou)
+        objective = MasaObjective(adapter, heads, track)
+        sampled = objective._sample(proposals, gt, torch.Generator().manual_seed(0))
+        positives, owners = sampled.xyxy[: sampled.num_pos], sampled.gt_index[: sampled.num_pos]
+        iou = box_iou(positives, gt)[torch.arange(len(owners)), owners]
+        assert (iou >= pos_iou).all()
+        counts[pos_iou] = (sampled.num_pos, int((iou < 0.7).sum()))
+    assert counts[0.7][1] == 0 and counts[0.5][1] >= 8  # candidates of IoU [0.5, 0.7) join
+    assert counts[0.5][0] > counts[0.7][0]
