@@ -22,6 +22,7 @@ class Method(str, Enum):
     selective_search = (
         "selective-search"  # weight-free stand-in: selective search on watershed superpixels
     )
+    fastestdet = "fastestdet"  # FastestDet detections as pseudo-boxes (--detector-weights)
     coco = "coco"  # convert existing COCO instance annotations (--coco-json)
 
 
@@ -37,7 +38,11 @@ def proposals(
         "proposals.json"
     ),
     method: Annotated[
-        Method, typer.Option(help="sam (paper), selective-search (no weights) or coco (convert).")
+        Method,
+        typer.Option(
+            help="sam (paper), selective-search (no weights), fastestdet (detector pseudo-boxes) "
+            "or coco (convert)."
+        ),
     ] = Method.sam,
     sam_checkpoint: Annotated[
         Optional[Path], typer.Option(help="SAM weights file (e.g. sam_vit_h_4b8939.pth).")
@@ -48,6 +53,16 @@ def proposals(
     coco_json: Annotated[
         Optional[Path], typer.Option(help="COCO instances file to convert (--method coco).")
     ] = None,
+    detector_weights: Annotated[
+        Optional[str],
+        typer.Option(
+            help="fastestdet: its ONNX file, a folder holding FastestDet.onnx, or the known name "
+            "'fastestdet' (downloaded once)."
+        ),
+    ] = None,
+    score_threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="fastestdet: keep boxes scoring above this.")
+    ] = 0.3,
     max_per_image: Annotated[
         int, typer.Option(min=1, help="selective-search: boxes kept per image.")
     ] = 100,
@@ -89,6 +104,14 @@ def proposals(
 
         params = {"max_boxes": max_per_image}
         detect = functools.partial(selective_search_proposals, max_boxes=max_per_image)
+    elif method is Method.fastestdet:
+        from masa.detectors.fastestdet import resolve_fastestdet_weights
+        from masa.train.proposals import build_fastestdet_proposer
+
+        weights = resolve_fastestdet_weights(detector_weights)
+        params = {"weights": weights.name, "bytes": weights.stat().st_size,
+                  "score_threshold": score_threshold}
+        detect = build_fastestdet_proposer(weights, score_threshold=score_threshold)
     if quiet or detect is None:
         path, reused = make_proposals(
             images,

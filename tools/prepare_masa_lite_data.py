@@ -4,7 +4,8 @@ Images (linked, never copied into the repository):
 - coco128 train2017 (128) with proposals converted from its COCO instance annotations;
 - coco128 val2017 (128), OpenCV's sample photos (36), every 5th DAVIS 2016 frame of the 8
   sequences, and every 10th frame of each clip in ../shared/data/videos: proposals from the
-  weight-free selective search of `masa proposals` (no human labels, no detector).
+  weight-free selective search of `masa proposals` (no human labels, no detector), or with
+  `--unlabeled-method fastestdet` FastestDet's detections as pseudo-boxes (score > 0.3).
 No PETS09-S2L1 frame (the evaluation domain; `vtest.avi` is the same footage) is used.
 
     python tools/prepare_masa_lite_data.py --out /tmp/masa_lite_data
@@ -22,12 +23,13 @@ from pathlib import Path
 import cv2
 
 from masa.io import open_frames
-from masa.train.proposals import make_proposals
+from masa.train.proposals import build_fastestdet_proposer, make_proposals
 from masa.train.selective_search import selective_search_proposals
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EVALUATION_DOMAIN = ("PETS09", "vtest")
 MAX_PROPOSALS = 100  # the `masa proposals` default
+FASTESTDET_SCORE = 0.3  # the `masa proposals --method fastestdet` default
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -82,15 +84,26 @@ def merge(parts: dict[str, Path], out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--unlabeled-method", choices=("selective-search", "fastestdet"),
+                        default="selective-search",
+                        help="proposals of the images without COCO boxes (masa-lite: "
+                        "selective-search)")
     args = parser.parse_args()
     root = args.out / "images"
     collect(root)
     coco_json = SHARED / "images" / "coco128" / "annotations_coco_json" / "instances_train2017_coco128.json"
     coco, _ = make_proposals(root / "coco", args.out / "proposals_coco.json", method="coco", coco_json=coco_json)
+    if args.unlabeled_method == "fastestdet":
+        weights = SHARED / "weights" / "fastestdet" / "FastestDet.onnx"
+        detect = build_fastestdet_proposer(weights, score_threshold=FASTESTDET_SCORE)
+        params = {"weights": weights.name, "bytes": weights.stat().st_size,
+                  "score_threshold": FASTESTDET_SCORE}
+    else:
+        detect = functools.partial(selective_search_proposals, max_boxes=MAX_PROPOSALS)
+        params = {"max_boxes": MAX_PROPOSALS}
     unlabeled, _ = make_proposals(
-        root / "unlabeled", args.out / "proposals_unlabeled.json", method="selective-search",
-        detect=functools.partial(selective_search_proposals, max_boxes=MAX_PROPOSALS),
-        params={"max_boxes": MAX_PROPOSALS},
+        root / "unlabeled", args.out / "proposals_unlabeled.json", method=args.unlabeled_method,
+        detect=detect, params=params,
     )
     merge({"coco": coco, "unlabeled": unlabeled}, args.out / "proposals.json")
     summary = json.loads((args.out / "proposals.json").read_text())

@@ -9,6 +9,8 @@ that tie the two views of an image together.
 `make_proposals` produces such a file from an image folder with one of three methods:
 - `sam`: SAM's automatic mask generator (needs SAM weights), as the paper does;
 - `selective-search`: a weight-free stand-in (`masa.train.selective_search`);
+- `fastestdet`: FastestDet's detections as pseudo-boxes (a 1 MB COCO detector, no human labels
+  on the images; `build_fastestdet_proposer`);
 - `coco`: conversion of existing COCO instance annotations.
 The file records a hash of its inputs and method; `make_proposals` reuses a file whose hash
 matches and refuses to overwrite one whose hash differs unless asked to.
@@ -41,6 +43,7 @@ __all__ = [
     "read_image",
     "make_proposals",
     "build_sam_generator",
+    "build_fastestdet_proposer",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,7 +53,7 @@ Detect = Callable[[np.ndarray], list[dict[str, Any]]]
 _Entry = tuple[dict[str, Any], list[dict[str, Any]]]  # (COCO image, its annotations)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-METHODS = ("sam", "selective-search", "coco")
+METHODS = ("sam", "selective-search", "fastestdet", "coco")
 
 
 class ProposalError(InputError):
@@ -340,6 +343,30 @@ def build_sam_generator(checkpoint: str | os.PathLike[str], *, model_type: str =
     return detect
 
 
+def build_fastestdet_proposer(weights: str | os.PathLike[str] | None = None, *,
+                              score_threshold: float = 0.3,
+                              num_threads: int | None = None) -> Detect:
+    """FastestDet's detections (any of its 80 classes) as `RGB image -> COCO annotations`.
+
+    Args:
+        weights: see `masa.detectors.fastestdet.build_fastestdet_detector`.
+        score_threshold: keep boxes scoring above this (lower than the tracking default 0.5:
+            proposals want recall).
+        num_threads: onnxruntime threads.
+    """
+    from masa.detectors.fastestdet import build_fastestdet_detector
+
+    detector = build_fastestdet_detector(weights=weights, score_threshold=score_threshold,
+                                         num_threads=num_threads)
+
+    def detect(image: np.ndarray) -> list[dict[str, Any]]:
+        xyxy = detector([image])[0].xyxy.double().tolist()
+        return [{"bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)}
+                for x1, y1, x2, y2 in xyxy]
+
+    return detect
+
+
 def make_proposals(
     image_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -357,8 +384,9 @@ def make_proposals(
         image_dir: folder of training images (searched recursively).
         out: the COCO JSON to write.
         method: one of `METHODS`.
-        detect: for "sam" and "selective-search", `RGB image -> [{bbox: [x, y, w, h], area, ...}]`
-            (see `build_sam_generator`, `masa.train.selective_search.selective_search_proposals`).
+        detect: for "sam", "selective-search" and "fastestdet", `RGB image -> [{bbox: [x, y, w,
+            h], area, ...}]` (see `build_sam_generator`, `build_fastestdet_proposer`,
+            `masa.train.selective_search.selective_search_proposals`).
         params: the settings of `detect` (SAM model and weights file, ...); part of the cache key.
         coco_json: for "coco", the instances file to convert.
         overwrite: recompute when `out` exists but was made from other inputs or settings.

@@ -174,3 +174,49 @@ def _best_iou(box: np.ndarray, boxes: np.ndarray) -> float:
     inter = (x2 - x1).clip(0) * (y2 - y1).clip(0)
     area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
     return float((inter / (area(box) + area(boxes) - inter)).max())
+
+
+def test_fastestdet_pseudo_boxes_from_the_command_line(tmp_path: Path, shared: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import torch
+    from torchvision.ops import box_iou
+    from typer.testing import CliRunner
+
+    from masa.detectors.fastestdet import build_fastestdet_detector
+    from masa.train.proposals import read_image
+    from masa_cli.app import app
+
+    coco = shared / "data" / "images" / "coco128"
+    truth = json.loads((coco / "annotations_coco_json" / "instances_train2017_coco128.json")
+                       .read_text())
+    names = sorted(im["file_name"] for im in truth["images"])[:4]
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in names:
+        (images / name).symlink_to(coco / "images" / "train2017" / name)
+    weights = shared / "data" / "weights" / "fastestdet" / "FastestDet.onnx"
+    out = tmp_path / "p.json"
+    args = ["proposals", str(images), "--method", "fastestdet", "--detector-weights",
+            str(weights), "--out", str(out), "--quiet"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "reused" in CliRunner().invoke(app, args).stdout
+    proposals = read_proposals(out)
+    assert proposals.method == "fastestdet"
+    detector = build_fastestdet_detector(weights=weights, score_threshold=0.3)
+    by_name = {im.file_name: im for im in proposals.images}
+    matched = 0
+    for name in names:
+        boxes = detector([read_image(images / name)])[0].xyxy
+        got = by_name[name].xyxy if name in by_name else np.zeros((0, 4))
+        np.testing.assert_allclose(got, boxes.numpy(), atol=1e-3)  # the detector's boxes, XYXY
+        image_id = next(im["id"] for im in truth["images"] if im["file_name"] == name)
+        gt = [a["bbox"] for a in truth["annotations"] if a["image_id"] == image_id]
+        if len(got) and gt:
+            gt_xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in gt])
+            matched += int((box_iou(torch.as_tensor(got).float(), gt_xyxy).max(1).values > 0.5)
+                           .sum())
+    assert matched >= 3  # real objects, not noise
+    bad = CliRunner().invoke(app, [*args[:5], str(tmp_path / "none.onnx"), "--out",
+                                   str(tmp_path / "q.json")])
+    assert bad.exit_code == 2 and "neither a file" in bad.output and not (tmp_path / "q.json").exists()
