@@ -106,6 +106,11 @@ def main() -> None:
         detect=detect, params=params,
     )
     merge({"coco": coco, "unlabeled": unlabeled}, args.out / "proposals.json")
+    for part, path in (("coco", coco), ("unlabeled", unlabeled)):
+        data = json.loads(path.read_text())
+        with_boxes = len({a["image_id"] for a in data["annotations"]})
+        print(f"{part}: {len(data['images'])} images ({with_boxes} with proposals), "
+              f"{len(data['annotations'])} proposals")
     summary = json.loads((args.out / "proposals.json").read_text())
     print(f"{len(summary['images'])} images, {len(summary['annotations'])} proposals -> {args.out / 'proposals.json'}")
 

@@ -109,9 +109,9 @@ class TrainConfig:
     init_checkpoint: str | None = None
     freeze_backbone: bool = False
     jitter_boxes: int = 0
-    jitter_shift: float = 0.15
-    jitter_scale: float = 0.25
-    track_pos_iou: float = 0.7
+    jitter_shift: float = TrackLossConfig.jitter_shift
+    jitter_scale: float = TrackLossConfig.jitter_scale
+    track_pos_iou: float = TrackLossConfig.pos_iou_threshold
     batch_size: int = 8
     accumulate: int = 1
     lr: float | None = None

@@ -354,15 +354,16 @@ def build_fastestdet_proposer(weights: str | os.PathLike[str] | None = None, *,
             proposals want recall).
         num_threads: onnxruntime threads.
     """
+    from torchvision.ops import box_convert
+
     from masa.detectors.fastestdet import build_fastestdet_detector
 
     detector = build_fastestdet_detector(weights=weights, score_threshold=score_threshold,
                                          num_threads=num_threads)
 
     def detect(image: np.ndarray) -> list[dict[str, Any]]:
-        xyxy = detector([image])[0].xyxy.double().tolist()
-        return [{"bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1)}
-                for x1, y1, x2, y2 in xyxy]
+        xywh = box_convert(detector([image])[0].xyxy.double(), "xyxy", "xywh")
+        return [{"bbox": box, "area": box[2] * box[3]} for box in xywh.tolist()]
 
     return detect
 
