@@ -1,4 +1,5 @@
-"""MASA trackers: appearance matching with a momentum memory (official TAO and BDD variants)."""
+"""MASA trackers: `MasaTracker` (motion + appearance, the default) and the official TAO and BDD
+trackers (appearance matching with a momentum memory)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ from masa.tracking.matching import (
     softmax_scores,
     suppress_overlaps,
 )
+from masa.tracking.config import MasaTrackerConfig, read_tracker_config
+from masa.tracking.masa_tracker import MasaTracker
 from masa.tracking.memory import BackdropMemory, TrackMemory
+from masa.tracking.refine import RefineConfig, plan_refinement
 from masa.tracking.tracker import (
     MasaBddTracker,
     MasaTaoTracker,
@@ -25,6 +29,11 @@ from masa.tracking.tracker import (
 )
 
 __all__ = [
+    "MasaTracker",
+    "MasaTrackerConfig",
+    "read_tracker_config",
+    "RefineConfig",
+    "plan_refinement",
     "MasaTaoTracker",
     "MasaBddTracker",
     "build_tao_tracker_test",
