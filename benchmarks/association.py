@@ -50,6 +50,9 @@ from masa.io import MotTxtWriter, open_frames, read_mot_detections
 from masa.pipeline import StageTimer, track_frames
 from masa.structures import Detections
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fusion_rows  # noqa: E402  (benchmarks/fusion_rows.py, beside this script)
+
 REPO = Path(__file__).resolve().parents[1]
 SEQ = REPO.parent / "shared" / "data" / "mot" / "PETS09-S2L1"
 SHUFFLENET = REPO.parent / "shared" / "data" / "weights" / "fastestdet" / "shufflenetv2.pth"
@@ -282,8 +285,9 @@ def _masa_tracker(fps: float) -> Any:
 
 
 def run(name: str, frames: Any, table: Any, embedder: Any, tracker: Any, out: Path,
-        gt: Any) -> tuple[dict[str, float], float]:
+        gt: Any, refine: Any = None) -> tuple[dict[str, float], float]:
     from masa.eval import evaluate
+    from masa.refine_pass import refine_results
 
     timer = StageTimer()
     results = out / name / "PETS09-S2L1.txt"
@@ -296,7 +300,11 @@ def run(name: str, frames: Any, table: Any, embedder: Any, tracker: Any, out: Pa
         return table.get(i)
 
     with MotTxtWriter(results) as writer:
-        for result in track_frames(frames, detect, probe, tracker, timer=timer):
+        stream = track_frames(frames, detect, probe, tracker, timer=timer)
+        if refine is not None:  # MasaTracker's offline refinement (timed as the "refine" stage)
+            stream = refine_results(stream, tracker=tracker, frames=frames, config=refine, spool_dir=out,
+                                    name=name, need_images=False, timer=timer)
+        for result in stream:
             writer.write(result.frame_idx, result.detections)
     scores = evaluate(SEQ, results, format="mot", metrics=("hota", "clear", "identity")).combined
     busy = sum(v for k, v in timer.seconds.items() if k != "decode")
@@ -325,11 +333,15 @@ def main() -> None:
     fps = frames.fps
     gt = read_mot_detections(SEQ / "gt" / "gt.txt")
     sources = {"det.txt": read_mot_detections(SEQ / "det" / "det.txt"), "gt boxes": gt}
-    rows: dict[str, Callable[[], tuple[Any, Any]]] = {
+    lite = lambda: load_adapter(args.lite, resize=args.lite_resize)  # noqa: E731
+    rows: dict[str, Callable[[], tuple[Any, ...]]] = {
+        **fusion_rows.masa_rows(fps, {
+            "lite": lite, "raw": lambda: RawFeatureEmbedder(SHUFFLENET, (raw_side,) * 2),
+            "motion": NoEmbedding, "oracle": lambda: OracleIdEmbedder(gt)}),
         "iou": lambda: (NoEmbedding(), IouTracker()),
         "bytetrack": lambda: (NoEmbedding(), ByteTrackAdapter(fps)),
         "raw-shufflenet": lambda: (RawFeatureEmbedder(SHUFFLENET, (raw_side,) * 2), _masa_tracker(fps)),
-        "masa-lite": lambda: (load_adapter(args.lite, resize=args.lite_resize), _masa_tracker(fps)),
+        "masa-lite": lambda: (lite(), _masa_tracker(fps)),
         "r50-random": lambda: (r50_random(), _masa_tracker(fps)),
         "oracle-ids": lambda: (OracleIdEmbedder(gt), _masa_tracker(fps)),
     }
@@ -351,8 +363,9 @@ def main() -> None:
                 if row in args.skip:
                     continue
                 start = time.perf_counter()
-                embedder, tracker = build()
-                scores, speed = run(f"{source_name}-{row}", frames, table, embedder, tracker, Path(tmp), gt)
+                embedder, tracker, *refine = build()
+                scores, speed = run(f"{source_name}-{row}", frames, table, embedder, tracker, Path(tmp), gt,
+                                    *refine)
                 cells = [f"{100 * scores[k]:.1f}" if k != "IDSW" else f"{int(scores[k])}" for k in METRICS]
                 if isinstance(embedder, SharedForwardEmbedder):  # time of the shared forwards
                     speed = embedder.frames_per_second
@@ -364,6 +377,19 @@ def main() -> None:
     print("\n".join(lines))
     print("\nA person's box takes over (switch_sources):")
     print("\n".join(switch_lines))
+    if "held-out" not in args.skip:
+        print("\nHeld out (nothing tuned here): TUD sequences' own Faster R-CNN boxes, motion only")
+        held_out = {"masa+motion": _refined_masa, "iou": lambda fps: IouTracker(),
+                    "bytetrack": lambda fps: ByteTrackAdapter(fps)}
+        held_lines = fusion_rows.held_out_rows({k: v for k, v in held_out.items() if k not in args.skip}, METRICS)
+        print("\n".join(["| sequence | tracker | " + " | ".join(METRICS) + " |",
+                         "|" + "---|" * (len(METRICS) + 2), *held_lines]))
+
+
+def _refined_masa(fps: float) -> Any:
+    tracker = fusion_rows.masa_tracker(fps)
+    tracker.refine = fusion_rows.RefineConfig()
+    return tracker
 
 
 if __name__ == "__main__":

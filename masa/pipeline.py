@@ -129,6 +129,9 @@ def track_frames(
             embeddings = embedder.embed(frame.image, detections.xyxy)
         with timer.stage("tracker"):
             detections = detections.to(embeddings.device).replace(embedding=embeddings)
-            tracked = tracker.update(detections, frame.frame_idx).to("cpu")
+            if getattr(tracker, "uses_image", False):  # e.g. camera motion compensation
+                tracked = tracker.update(detections, frame.frame_idx, image=frame.image).to("cpu")
+            else:
+                tracked = tracker.update(detections, frame.frame_idx).to("cpu")
         timer.frames += 1
         yield FrameResult(frame.frame_idx, frame.image, tracked)

@@ -30,7 +30,7 @@ def _root(
 
 def _register() -> None:
     """Adds each subcommand. Command modules import only typer at top level."""
-    from masa_cli import detect_track, proposals, segment_track, track, train
+    from masa_cli import detect_track, proposals, segment_track, track, train, tune
     from masa_cli import eval as eval_cmd
 
     app.command("track")(track.track)
@@ -39,6 +39,7 @@ def _register() -> None:
     app.command("eval")(eval_cmd.eval_command)
     app.command("proposals")(proposals.proposals)
     app.command("train")(train.train)
+    app.command("tune")(tune.tune)
 
 
 _register()

@@ -47,6 +47,11 @@ def build_tracker(settings: TrackerSettings, fps: float) -> Any:
         memory_frames_from_seconds,
     )
 
+    from masa_cli.fusion_tracker import build_masa_tracker, check_official
+
+    if settings.preset == "masa":
+        return build_masa_tracker(settings, fps)
+    check_official(settings)
     if settings.memory_frames is not None and settings.memory_seconds is not None:
         raise InputError("give --memory-frames or --memory-seconds, not both")
     overrides: dict[str, Any] = {
@@ -119,6 +124,7 @@ def run_tracking(
     quiet: bool,
     synchronize: bool = False,
     extra_writers: Sequence[Callable[[Path, str], Any]] = (),
+    refine: Any = None,
 ) -> RunSummary:
     """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
 
@@ -127,6 +133,8 @@ def run_tracking(
     Args:
         extra_writers: factories `(out_dir, name) -> writer` for more outputs (e.g. MOTS JSON);
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
+        refine: a `RefineConfig` to refine the tracks of a tracker that supports it
+            (`MasaTracker`) before anything is written; None writes the online tracks.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
 
@@ -150,12 +158,23 @@ def run_tracking(
         progress = _progress(quiet)
         with progress:
             task = progress.add_task(f"tracking {name}", total=frames.num_frames)
-            for result in track_frames(frames, detect, embedder, tracker, timer=timer):
+            results = track_frames(frames, detect, embedder, tracker, timer=timer)
+            refining = refine is not None and hasattr(tracker, "refinement_plan")
+            if refining:
+                from masa.refine_pass import refine_results
+
+                results = refine_results(
+                    results, tracker=tracker, frames=frames, config=refine, spool_dir=out_dir, name=name,
+                    need_images=any(not isinstance(w, (MotTxtWriter, TaoJsonWriter)) for w in writers),
+                    on_online_frame=lambda _: progress.advance(task), timer=timer,
+                )
+            for result in results:
                 with timer.stage("write"):
                     for writer in writers:
                         writer.write(result.frame_idx, result.detections, result.image)
-                track_ids.update(result.detections.tracker_id.tolist())
-                progress.advance(task)
+                track_ids.update(i for i in result.detections.tracker_id.tolist() if i >= 0)
+                if not refining:
+                    progress.advance(task)
     summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
     if not quiet:
         _print_summary(summary)
@@ -189,7 +208,7 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_column("seconds", justify="right")
     table.add_column("ms/frame", justify="right")
     total = sum(summary.seconds.values())
-    for stage in ("decode", "detector", "adapter", "tracker", "write"):
+    for stage in ("decode", "detector", "adapter", "tracker", "refine", "write"):
         if stage in summary.seconds:
             s = summary.seconds[stage]
             table.add_row(stage, f"{s:.2f}", f"{1000 * s / max(1, summary.frames):.1f}")
