@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -12,24 +12,11 @@ import numpy as np
 
 from masa.errors import InputError
 from masa.pipeline import StageTimer, resolve_device, track_frames
+from masa_cli.settings import TrackerSettings
 
-__all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
-
-
-@dataclass
-class TrackerSettings:
-    """Tracker options as given on the command line; None keeps the preset's value."""
-
-    preset: str = "tao"
-    init_score_threshold: float | None = None
-    obj_score_threshold: float | None = None
-    match_score_threshold: float | None = None
-    memory_frames: int | None = None
-    memory_seconds: float | None = None
-    new_embed_weight: float | None = None
-    max_distance: float | None = None
-    distractor_score_threshold: float | None = None
-    distractor_iou_threshold: float | None = None
+__all__ = [
+    "TrackerSettings", "build_tracker", "make_progress", "resolve_device", "run_tracking", "RunSummary", "stream_fps",
+]
 
 
 def build_tracker(settings: TrackerSettings, fps: float) -> Any:
@@ -97,12 +84,19 @@ def stream_fps(frames: Any) -> float:
 
 @dataclass
 class RunSummary:
-    """What a run produced."""
+    """What a run produced.
+
+    Attributes:
+        partial: why a live source ended before its end (its outputs hold what was read).
+        notes: warnings for the user.
+    """
 
     frames: int
     tracks: int
     seconds: dict[str, float]
     outputs: list[Path]
+    partial: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def run_tracking(
@@ -119,6 +113,8 @@ def run_tracking(
     quiet: bool,
     synchronize: bool = False,
     extra_writers: Sequence[Callable[[Path, str], Any]] = (),
+    progress: Any = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
 
@@ -127,6 +123,9 @@ def run_tracking(
     Args:
         extra_writers: factories `(out_dir, name) -> writer` for more outputs (e.g. MOTS JSON);
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
+        progress: a `make_progress` display to show this video's bar in (it is removed at the
+            end); None makes one, and prints the summary at the end unless `quiet`.
+        should_stop: polled after each frame; True ends the run there, keeping the outputs.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
 
@@ -147,22 +146,30 @@ def run_tracking(
                 width=frames.width, height=frames.height, class_names=class_names,
                 trace_length=trace_length,
             )))
-        progress = _progress(quiet)
-        with progress:
-            task = progress.add_task(f"tracking {name}", total=frames.num_frames)
+        own = progress is None
+        progress = make_progress(quiet) if own else progress
+        live = getattr(frames, "total_frames", 0) is None  # a stream: no known length
+        total = None if live else frames.num_frames
+        with progress if own else nullcontext():
+            task = progress.add_task(f"tracking {name}", total=total)
             for result in track_frames(frames, detect, embedder, tracker, timer=timer):
                 with timer.stage("write"):
                     for writer in writers:
                         writer.write(result.frame_idx, result.detections, result.image)
                 track_ids.update(result.detections.tracker_id.tolist())
                 progress.advance(task)
+                if should_stop is not None and should_stop():
+                    break
+            if not own:
+                progress.remove_task(task)
     summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
-    if not quiet:
+    if own and not quiet:
         _print_summary(summary)
     return summary
 
 
-def _progress(quiet: bool) -> Any:
+def make_progress(quiet: bool) -> Any:
+    """A rich progress display on stderr; a task's `unit` field names its rate (default frames/s)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
@@ -171,7 +178,8 @@ def _progress(quiet: bool) -> Any:
 
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
-            return Text(f"{task.speed or 0:5.1f} frames/s", style="progress.data.speed")
+            unit = task.fields.get("unit", "frames/s")
+            return Text(f"{task.speed or 0:5.1f} {unit}" if unit else "", style="progress.data.speed")
 
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
