@@ -32,10 +32,11 @@ def _register() -> None:
     """Adds each subcommand. Command modules import only typer at top level."""
     from masa_cli import detect_track, proposals, segment_track, track, train, tune
     from masa_cli import eval as eval_cmd
+    from masa_cli.command import TrackingCommand
 
-    app.command("track")(track.track)
-    app.command("detect-track")(detect_track.detect_track)
-    app.command("segment-track")(segment_track.segment_track)
+    app.command("track", cls=TrackingCommand)(track.track)
+    app.command("detect-track", cls=TrackingCommand)(detect_track.detect_track)
+    app.command("segment-track", cls=TrackingCommand)(segment_track.segment_track)
     app.command("eval")(eval_cmd.eval_command)
     app.command("proposals")(proposals.proposals)
     app.command("train")(train.train)

@@ -26,7 +26,8 @@ def check_official(settings: Any) -> None:
     """Official presets take none of MasaTracker's own options."""
     given = [_flag(k) for k in (*MASA_ONLY, "tracker_config") if getattr(settings, k, None) is not None]
     if given:
-        raise InputError(f"{', '.join(given)} apply to --tracker masa only, not --tracker {settings.preset}")
+        preset = getattr(settings.preset, "value", settings.preset)
+        raise InputError(f"{', '.join(given)} apply to --tracker masa only, not --tracker {preset}")
 
 
 def build_masa_tracker(settings: Any, fps: float) -> Any:
@@ -62,6 +63,7 @@ def refine_config(refine: bool | None, *, preset: str, live: bool) -> Any:
     off for live streams (nothing can be rewritten there) and the official presets."""
     from masa.tracking import RefineConfig
 
+    preset = getattr(preset, "value", preset)
     if refine and preset != "masa":
         raise InputError(f"--refine applies to --tracker masa only, not --tracker {preset}")
     if refine and live:

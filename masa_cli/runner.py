@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -12,24 +12,11 @@ import numpy as np
 
 from masa.errors import InputError
 from masa.pipeline import StageTimer, resolve_device, track_frames
+from masa_cli.settings import TrackerSettings
 
-__all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
-
-
-@dataclass
-class TrackerSettings:
-    """Tracker options as given on the command line; None keeps the preset's value."""
-
-    preset: str = "tao"
-    init_score_threshold: float | None = None
-    obj_score_threshold: float | None = None
-    match_score_threshold: float | None = None
-    memory_frames: int | None = None
-    memory_seconds: float | None = None
-    new_embed_weight: float | None = None
-    max_distance: float | None = None
-    distractor_score_threshold: float | None = None
-    distractor_iou_threshold: float | None = None
+__all__ = [
+    "TrackerSettings", "build_tracker", "make_progress", "resolve_device", "run_tracking", "RunSummary", "stream_fps",
+]
 
 
 def build_tracker(settings: TrackerSettings, fps: float) -> Any:
@@ -102,12 +89,19 @@ def stream_fps(frames: Any) -> float:
 
 @dataclass
 class RunSummary:
-    """What a run produced."""
+    """What a run produced.
+
+    Attributes:
+        partial: why a live source ended before its end (its outputs hold what was read).
+        notes: warnings for the user.
+    """
 
     frames: int
     tracks: int
     seconds: dict[str, float]
     outputs: list[Path]
+    partial: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def run_tracking(
@@ -125,6 +119,8 @@ def run_tracking(
     synchronize: bool = False,
     extra_writers: Sequence[Callable[[Path, str], Any]] = (),
     refine: Any = None,
+    progress: Any = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> RunSummary:
     """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
 
@@ -135,6 +131,9 @@ def run_tracking(
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
         refine: a `RefineConfig` to refine the tracks of a tracker that supports it
             (`MasaTracker`) before anything is written; None writes the online tracks.
+        progress: a `make_progress` display to show this video's bar in (it is removed at the
+            end); None makes one, and prints the summary at the end unless `quiet`.
+        should_stop: polled after each frame; True ends the run there, keeping the outputs.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
 
@@ -155,10 +154,13 @@ def run_tracking(
                 width=frames.width, height=frames.height, class_names=class_names,
                 trace_length=trace_length,
             )))
-        progress = _progress(quiet)
-        with progress:
-            task = progress.add_task(f"tracking {name}", total=frames.num_frames)
-            results = track_frames(frames, detect, embedder, tracker, timer=timer)
+        own = progress is None
+        progress = make_progress(quiet) if own else progress
+        live = getattr(frames, "total_frames", 0) is None  # a stream: no known length
+        total = None if live else frames.num_frames
+        with progress if own else nullcontext():
+            task = progress.add_task(f"tracking {name}", total=total)
+            results = _until(track_frames(frames, detect, embedder, tracker, timer=timer), should_stop)
             refining = refine is not None and hasattr(tracker, "refinement_plan")
             if refining:
                 from masa.refine_pass import refine_results
@@ -175,13 +177,24 @@ def run_tracking(
                 track_ids.update(i for i in result.detections.tracker_id.tolist() if i >= 0)
                 if not refining:
                     progress.advance(task)
+            if not own:
+                progress.remove_task(task)
     summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
-    if not quiet:
+    if own and not quiet:
         _print_summary(summary)
     return summary
 
 
-def _progress(quiet: bool) -> Any:
+def _until(results: Any, should_stop: Callable[[], bool] | None) -> Any:
+    """The results, ending after the frame at which `should_stop()` turns true."""
+    for result in results:
+        yield result
+        if should_stop is not None and should_stop():
+            return
+
+
+def make_progress(quiet: bool) -> Any:
+    """A rich progress display on stderr; a task's `unit` field names its rate (default frames/s)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
@@ -190,7 +203,8 @@ def _progress(quiet: bool) -> Any:
 
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
-            return Text(f"{task.speed or 0:5.1f} frames/s", style="progress.data.speed")
+            unit = task.fields.get("unit", "frames/s")
+            return Text(f"{task.speed or 0:5.1f} {unit}" if unit else "", style="progress.data.speed")
 
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

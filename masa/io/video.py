@@ -59,6 +59,7 @@ class FrameSource:
         total_frames: number of frames in the whole source, ignoring start/end/stride.
         num_frames: number of frames this source yields.
         frame_indices: the 0-based indices this source yields, `range(start, end, stride)`.
+        assumed_fps: True when `fps` is a default, not the source's own rate nor a given one.
     """
 
     def __init__(
@@ -71,6 +72,7 @@ class FrameSource:
         self.width = width
         self.total_frames = total_frames
         self.frame_indices = frame_indices
+        self.assumed_fps = False
         self._reader = reader
 
     @property
@@ -251,11 +253,13 @@ def open_frames(
     if not is_glob and not path.exists():
         raise InputError(f"{source}: no such file or folder")
     reader: _VideoReader | _ImageReader
+    assumed = False  # no frame rate known: DEFAULT_IMAGE_FPS
     if is_glob or path.is_dir():
         files = _list_images(source, is_glob)
         reader = _ImageReader(files)
         name, seq_fps = _sequence_name_and_fps(files[0].parent if is_glob else path)
         source_fps = seq_fps if seq_fps is not None else DEFAULT_IMAGE_FPS
+        assumed = seq_fps is None
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         reader = _ImageReader([path])
         name, source_fps = path.stem, DEFAULT_IMAGE_FPS
@@ -265,7 +269,7 @@ def open_frames(
         if fps is None and not 0 < source_fps < float("inf"):
             raise InputError(f"{source}: no valid frame rate ({source_fps}); pass fps")
     indices = _slice(source, reader.total_frames, start, end, stride)
-    return FrameSource(
+    frames = FrameSource(
         name=name,
         fps=float(fps) if fps is not None else source_fps,
         height=reader.height,
@@ -274,3 +278,5 @@ def open_frames(
         frame_indices=indices,
         reader=reader,
     )
+    frames.assumed_fps = fps is None and assumed
+    return frames
