@@ -46,9 +46,12 @@ def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def motion_similarity(det_xyxy: np.ndarray, pred_xyxy: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """`(N, T)` motion similarity in [0, 1]: the larger of the IoU and `exp(-d^2 / 2 sigma^2)`,
-    where `d` is the centre distance in sizes of the predicted box (sqrt of its area) and `sigma`
-    `(T,)` the allowed spread in sizes; 0 where the areas differ by more than 4x."""
+    """`(N, T)` motion similarity in [0, 1]: the IoU, or, where it is larger, half of
+    `exp(-d^2 / 2 sigma^2)`, with `d` the centre distance in sizes of the predicted box (sqrt of
+    its area) and `sigma` `(T,)` the allowed spread in sizes; 0 where the areas differ by more
+    than 4x. The centre term lets small or fast objects whose boxes do not overlap match, but
+    never outweighs a good overlap (halved, it tops out at 0.5), so neighbours in a crowd do not
+    take each other's tracks."""
     iou = box_iou_np(det_xyxy, pred_xyxy)
     det, pred = xyxy_to_cxcywh(det_xyxy), xyxy_to_cxcywh(pred_xyxy)
     size = np.sqrt(np.maximum(pred[:, 2] * pred[:, 3], 1e-9))  # (T,)
@@ -56,7 +59,8 @@ def motion_similarity(det_xyxy: np.ndarray, pred_xyxy: np.ndarray, sigma: np.nda
     centre = np.exp(-0.5 * (dist / np.maximum(sigma, 1e-6)[None, :]) ** 2)
     area_ratio = np.abs(np.log(np.maximum(det[:, None, 2] * det[:, None, 3], 1e-9)
                                 / np.maximum(pred[None, :, 2] * pred[None, :, 3], 1e-9)))
-    return np.where(area_ratio <= np.log(4.0), np.maximum(iou, centre), 0.0)
+    sim = np.maximum(iou, 0.5 * centre)  # overlap is stronger evidence than proximity
+    return np.where(area_ratio <= np.log(4.0), sim, 0.0)
 
 
 def _assign(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
@@ -201,8 +205,9 @@ class MasaTracker:
         # stage 2: weak boxes continue tracks seen in the previous frame (ByteTrack)
         just_seen = confirmed & (lost <= frame_step)
         match(low, just_seen, lambda d, k: box_iou_np(xyxy[d], pred[k]), cfg.low_match_iou)
-        # stage 3: tentative tracks by motion
-        sigma = np.full(len(t), cfg.center_sigma)
+        # stage 3: tentative tracks by motion; a newcomer's velocity is not known yet, so its next box
+        # may be up to about a box size further than the centre spread allows
+        sigma = np.full(len(t), cfg.center_sigma + 1.0)
         match(high, t.state == TENTATIVE, lambda d, k: motion_similarity(xyxy[d], pred[k], sigma[k]),
               cfg.match_threshold)
         # stage 4: re-identification of lost tracks by their whole-life appearance, speed-gated
@@ -216,9 +221,18 @@ class MasaTracker:
         at d' >= 3."""
         return self.config.appearance_weight * float(np.clip((self.calibration.reliability - 1) / 2, 0, 1))
 
+    def _frame_motion(self, trks: np.ndarray) -> np.ndarray:
+        """How far each track moves per processed frame, in its box sizes (Kalman velocity)."""
+        mean = self.tracks.mean[trks]
+        size = np.sqrt(np.maximum(mean[:, 2] * mean[:, 3], 1e-9))
+        return np.linalg.norm(mean[:, 4:6], axis=1) * (REFERENCE_FPS / self.fps) / size
+
     def _fused(self, det_xyxy, pred_xyxy, lost, embeds, dets, trks) -> np.ndarray:
         cfg = self.config
-        sigma = cfg.center_sigma + 0.5 * cfg.max_speed * np.maximum(lost - 1.0 / self.fps, 0)
+        # the spread grows with the track's speed (a fast mover's turn misses the prediction by
+        # more) and with the time since it was seen
+        sigma = (cfg.center_sigma + 0.5 * self._frame_motion(trks)
+                 + 0.5 * cfg.max_speed * np.maximum(lost - 1.0 / self.fps, 0))
         motion = motion_similarity(det_xyxy, pred_xyxy, sigma)
         weight = self._appearance_weight()
         if embeds is None or weight == 0 or self.tracks.embeds.shape[1] != embeds.shape[1]:
@@ -266,7 +280,16 @@ class MasaTracker:
         t = self.tracks
         if len(rows) == 0:
             return
-        t.mean[rows], t.cov[rows] = self.kalman.update(t.mean[rows], t.cov[rows], xyxy_to_cxcywh(xyxy))
+        measured = xyxy_to_cxcywh(xyxy)
+        # a track's second detection gives its velocity directly (observation-centric start): the
+        # filter's slow velocity adaptation would otherwise lose fast movers before it learns them
+        second = (t.hits[rows] == 1) & (t.last_frame[rows] < frame_idx)
+        if second.any():
+            r = rows[second]
+            dt = (frame_idx - t.last_frame[r]) * REFERENCE_FPS / self.fps
+            t.mean[r, 4:6] = (measured[second, :2] - t.mean[r, :2]) / dt[:, None]
+            t.mean[r, :2] = measured[second, :2]  # predicted on with the velocity just learnt
+        t.mean[rows], t.cov[rows] = self.kalman.update(t.mean[rows], t.cov[rows], measured)
         if embeds is not None and t.embeds.shape[1] == embeds.shape[1]:
             w = self.config.new_embed_weight
             t.embeds[rows] = unit_rows((1 - w) * t.embeds[rows] + w * embeds)

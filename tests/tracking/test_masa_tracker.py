@@ -4,6 +4,7 @@ tracks and forgetting by time."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from masa.structures import Detections
@@ -118,3 +119,36 @@ def test_output_rows_keep_the_input_order_and_fields():
     out = tracker.update(dets, 0)
     assert torch.equal(out.xyxy, dets.xyxy) and out.tracker_id.tolist() == [0, 1]
     assert np.isclose(out.confidence.tolist(), [0.7, 0.95]).all()
+
+
+def test_small_fast_objects_whose_boxes_never_overlap_keep_their_ids():
+    tracker = MasaTracker(fps=30.0)
+    ids = []
+    for t in range(30):  # 10 px boxes moving 15 px per frame: no overlap between frames
+        boxes = [box(20 + 15 * t, 50, size=10), box(460 - 15 * t, 150, size=10)]
+        out = tracker.update(frame(boxes), t)
+        ids.append(out.tracker_id.tolist())
+    assert all(row == ids[1] for row in ids[1:]) and len(set(ids[1])) == 2 and min(ids[1]) >= 0
+
+
+def test_camera_motion_compensation_moves_predictions_with_the_scene():
+    from masa.tracking.cmc import CameraMotion, warp_states
+
+    rng = np.random.default_rng(0)
+    scene = (rng.random((200, 300, 3)) * 255).astype(np.uint8)
+    scene = np.ascontiguousarray(np.repeat(np.repeat(scene[::4, ::4], 4, 0), 4, 1))  # texture to track
+    cmc = CameraMotion(downscale=1)
+    assert np.allclose(cmc.estimate(scene[:, 20:276]), np.eye(2, 3))  # first frame: identity
+    affine = cmc.estimate(scene[:, 12:268])  # the camera panned 8 px left: the scene moves right
+    assert affine[0, 2] == pytest.approx(8, abs=0.5) and affine[1, 2] == pytest.approx(0, abs=0.5)
+    mean, cov = np.array([[100.0, 50, 10, 20, 1, 0, 0, 0]]), np.tile(np.eye(8), (1, 1, 1))
+    moved, _ = warp_states(mean, cov, affine)
+    assert moved[0, 0] == pytest.approx(108, abs=0.5) and moved[0, 2] == 10
+
+
+def test_camera_motion_option_feeds_the_tracker_the_frame():
+    tracker = MasaTracker(MasaTrackerConfig(camera_motion=True), fps=FPS)
+    assert tracker.uses_image
+    image = np.zeros((64, 64, 3), np.uint8)
+    out = tracker.update(frame([box(30, 30, size=10)]), 0, image=image)
+    assert len(out) == 1
