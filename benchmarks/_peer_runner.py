@@ -51,7 +51,8 @@ class StoredEmbeddings:
         self.tolerance = tolerance
         self.frame = -1
         self._rows = {int(f): np.flatnonzero(frames == f) for f in np.unique(frames)}
-        self._boxes, self._embeddings = np.asarray(boxes, np.float64), np.asarray(embeddings, np.float32)
+        self._boxes = np.asarray(boxes, np.float64)
+        self._embeddings = np.asarray(embeddings, np.float32)
 
     def get_features(self, boxes: np.ndarray, image: Any = None) -> np.ndarray:
         """The stored embeddings of `boxes` (`(N, 4)` xyxy) in frame `self.frame`: `(N, D)`.
@@ -74,7 +75,8 @@ class StoredEmbeddings:
         return self._embeddings[rows[nearest]]
 
 
-def mot_lines(frame: int, ids: Iterable[int], xyxy: np.ndarray, scores: Iterable[float]) -> list[str]:
+def mot_lines(frame: int, ids: Iterable[int], xyxy: np.ndarray,
+              scores: Iterable[float]) -> list[str]:
     """MOTChallenge lines `frame,id,x,y,w,h,score,-1,-1,-1` (boxes 2 decimals, scores 4)."""
     return [f"{frame},{int(i)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{s:.4f},-1,-1,-1\n"
             for i, (x1, y1, x2, y2), s in zip(ids, np.asarray(xyxy, float).tolist(), scores)]
@@ -94,11 +96,12 @@ def write_atomic(path: Path, lines: Iterable[str]) -> None:
 
 
 def results_path(out: Path, tracker: str, sequence: str) -> Path:
-    """Where a tracker's MOTChallenge txt goes: `out/<tracker name as a folder name>/<sequence>.txt`."""
+    """Where a tracker's MOTChallenge txt goes: `out/<name as a folder name>/<sequence>.txt`."""
     return out / re.sub(r"[^A-Za-z0-9]+", "-", tracker).strip("-") / f"{sequence}.txt"
 
 
-def detector_box_count(written: np.ndarray, given: np.ndarray, tolerance: float = BOX_TOLERANCE) -> int:
+def detector_box_count(written: np.ndarray, given: np.ndarray,
+                       tolerance: float = BOX_TOLERANCE) -> int:
     """How many `written` boxes (`(N, 4)`) equal one of the frame's `given` boxes (`(M, 4)`)."""
     if len(written) == 0 or len(given) == 0:
         return 0
@@ -115,7 +118,8 @@ def _roboflow(name: str, **options: Any) -> Callable[[float, Any], Any]:
     return build
 
 
-def _boxmot(name: str, frame_rate: bool = False, reid: bool = False, **options: Any) -> Callable[[float, Any], Any]:
+def _boxmot(name: str, frame_rate: bool = False, reid: bool = False,
+            **options: Any) -> Callable[[float, Any], Any]:
     def build(fps: float, stored: Any) -> Any:
         import boxmot
 
@@ -153,7 +157,8 @@ def _update(tracker: Any, frame_boxes: np.ndarray, scores: np.ndarray,
     if type(tracker).__module__.startswith("trackers."):
         import supervision as sv
 
-        detections = sv.Detections(xyxy=frame_boxes.astype(np.float32), confidence=scores.astype(np.float32),
+        detections = sv.Detections(xyxy=frame_boxes.astype(np.float32),
+                                   confidence=scores.astype(np.float32),
                                    class_id=np.zeros(len(scores), int))
         out = tracker.update(detections)
         keep = out.tracker_id >= 0
@@ -182,7 +187,8 @@ def run_tracker(name: str, inputs: dict[str, Any], images: list[Path], out: Path
         written += len(ids)
         from_detector += detector_box_count(xyxy, inputs["boxes"][rows])
     write_atomic(results_path(out, name, inputs["sequence"]), lines)
-    return {"seconds": seconds, "frames": len(images), "written": written, "detector_boxes": from_detector}
+    return {"seconds": seconds, "frames": len(images), "written": written,
+            "detector_boxes": from_detector}
 
 
 def main(argv: list[str] | None = None) -> None:

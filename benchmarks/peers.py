@@ -112,7 +112,8 @@ def write_inputs(path: Path, seq: Path, embedder: Any) -> None:
     images = sorted((seq / "img1").glob(f"*{seqinfo.get('Sequence', 'imExt')}"))
     if len(images) != len(frames):
         raise ValueError(f"{seq / 'img1'}: {len(images)} image files but {len(frames)} frames")
-    columns: dict[str, list[np.ndarray]] = {"frames": [], "boxes": [], "scores": [], "embeddings": []}
+    keys = ("frames", "boxes", "scores", "embeddings")
+    columns: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     with torch.inference_mode():
         for frame in frames:
             detections = table.get(frame.frame_idx)
@@ -125,8 +126,8 @@ def write_inputs(path: Path, seq: Path, embedder: Any) -> None:
             columns["embeddings"].append(embeddings.numpy().reshape(len(detections), -1))
     arrays = {key: np.concatenate(values) for key, values in columns.items()}
     with open(path, "wb") as file:
-        np.savez(file, **arrays, images=np.array([str(p) for p in images]), sequence=np.array(seq.name),
-                 fps=np.array(frames.fps))
+        np.savez(file, **arrays, images=np.array([str(p) for p in images]),
+                 sequence=np.array(seq.name), fps=np.array(frames.fps))
 
 
 def run_peers(python: Path, seq: Path, embedder: Any, out: Path, trackers: list[str] | None = None,
@@ -154,7 +155,8 @@ def run_peers(python: Path, seq: Path, embedder: Any, out: Path, trackers: list[
             rows[name] = {"error": run["error"]}
             continue
         results = _peer_runner.results_path(out, name, seq.name)
-        scores = evaluate(seq, results, format="mot", metrics=("hota", "clear", "identity")).combined
+        metrics = ("hota", "clear", "identity")
+        scores = evaluate(seq, results, format="mot", metrics=metrics).combined
         rows[name] = {**scores, "boxes": boxes_label(run["detector_boxes"], run["written"]),
                       "frames/s": run["frames"] / run["seconds"]}
     return rows
@@ -175,7 +177,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "skipped when it cannot be built)")
     parser.add_argument("--peer-embeddings", default=None,
                         help="adapter checkpoint (name or path) whose embeddings the BoxMOT "
-                             "appearance trackers get (default: --lite's where given, else masa_lite)")
+                             "appearance trackers get (default: --lite's where given, else "
+                             "masa_lite)")
     parser.add_argument("--peer-trackers", nargs="*", default=None,
                         help="run only these peers (names as in the table)")
 
@@ -200,7 +203,8 @@ def table_rows(args: argparse.Namespace, metrics: tuple[str, ...], seq: Path = S
     start = time.perf_counter()
     checkpoint = args.peer_embeddings or getattr(args, "lite", None) or "masa_lite"
     with tempfile.TemporaryDirectory() as tmp:
-        rows = run_peers(python, seq, masa_embedder(checkpoint), Path(tmp), args.peer_trackers, log=log)
+        embedder = masa_embedder(checkpoint)
+        rows = run_peers(python, seq, embedder, Path(tmp), args.peer_trackers, log=log)
     lines = [format_row("det.txt", name, row, metrics) for name, row in rows.items()]
     log("\n".join(lines) + f"\npeers: {len(rows)} trackers in {time.perf_counter() - start:.0f} s "
         f"(+emb rows: embeddings of {checkpoint}; frames/s: the peer's update alone)")

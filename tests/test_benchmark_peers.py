@@ -1,5 +1,5 @@
-"""The pure-python parts of the peer benchmark (`benchmarks/peers.py`, `benchmarks/_peer_runner.py`);
-the peer venv itself is not needed."""
+"""The pure-python parts of the peer benchmark (`benchmarks/peers.py`,
+`benchmarks/_peer_runner.py`); the peer venv itself is not needed."""
 
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def test_stored_embeddings_refuses_a_box_it_does_not_hold():
 
 
 def test_mot_lines_and_atomic_write(tmp_path):
-    lines = runner.mot_lines(3, [7, 8], np.array([[10, 20, 40, 80], [0.5, 1.25, 2.5, 3.0]]), [0.9, 0.12345])
+    boxes = np.array([[10, 20, 40, 80], [0.5, 1.25, 2.5, 3.0]])
+    lines = runner.mot_lines(3, [7, 8], boxes, [0.9, 0.12345])
     assert lines == ["3,7,10.00,20.00,30.00,60.00,0.9000,-1,-1,-1\n",
                      "3,8,0.50,1.25,2.00,1.75,0.1235,-1,-1,-1\n"]
     path = runner.results_path(tmp_path, "BoxMOT BoT-SORT +emb", "SEQ")
@@ -85,7 +86,8 @@ class _RowCountEmbedder:
     """Embeds each box as (x1, number of boxes in its frame), so stored rows can be checked."""
 
     def embed(self, image: np.ndarray, boxes_xyxy: torch.Tensor) -> torch.Tensor:
-        return torch.stack([boxes_xyxy[:, 0], torch.full((len(boxes_xyxy),), float(len(boxes_xyxy)))], 1)
+        count = torch.full((len(boxes_xyxy),), float(len(boxes_xyxy)))
+        return torch.stack([boxes_xyxy[:, 0], count], 1)
 
 
 def test_write_inputs_keeps_every_det_row_in_order(tmp_path):
@@ -98,20 +100,24 @@ def test_write_inputs_keeps_every_det_row_in_order(tmp_path):
         cv2.imwrite(str(seq / "img1" / f"{frame:06d}.jpg"), np.zeros((40, 60, 3), np.uint8))
     (seq / "seqinfo.ini").write_text("[Sequence]\nname=SEQ\nimDir=img1\nframeRate=5\nseqLength=3\n"
                                      "imWidth=60\nimHeight=40\nimExt=.jpg\n")
-    (seq / "det" / "det.txt").write_text("1,-1,1.5,2,10,20,0.9,-1,-1,-1\n1,-1,30,2,10,20,0.6,-1,-1,-1\n"
+    (seq / "det" / "det.txt").write_text("1,-1,1.5,2,10,20,0.9,-1,-1,-1\n"
+                                         "1,-1,30,2,10,20,0.6,-1,-1,-1\n"
                                          "3,-1,7.25,8,5,6,0.7,-1,-1,-1\n")
     path = tmp_path / "inputs.npz"
     peers.write_inputs(path, seq, _RowCountEmbedder())
     with np.load(path, allow_pickle=False) as data:
         np.testing.assert_array_equal(data["frames"], [1, 1, 3])
-        np.testing.assert_allclose(data["boxes"], [[1.5, 2, 11.5, 22], [30, 2, 40, 22], [7.25, 8, 12.25, 14]])
+        np.testing.assert_allclose(data["boxes"],
+                                   [[1.5, 2, 11.5, 22], [30, 2, 40, 22], [7.25, 8, 12.25, 14]])
         np.testing.assert_allclose(data["scores"], [0.9, 0.6, 0.7], rtol=1e-6)
         np.testing.assert_allclose(data["embeddings"], [[1.5, 2], [30, 2], [7.25, 1]])
-        assert [Path(str(p)).name for p in data["images"]] == ["000001.jpg", "000002.jpg", "000003.jpg"]
+        names = [Path(str(p)).name for p in data["images"]]
+        assert names == ["000001.jpg", "000002.jpg", "000003.jpg"]
         assert str(data["sequence"]) == "SEQ" and float(data["fps"]) == 5.0
         stored = runner.StoredEmbeddings(data["frames"], data["boxes"], data["embeddings"])
     stored.frame = 3
-    np.testing.assert_allclose(stored.get_features(np.array([[7.25, 8, 12.25, 14]], np.float32)), [[7.25, 1]])
+    query = np.array([[7.25, 8, 12.25, 14]], np.float32)
+    np.testing.assert_allclose(stored.get_features(query), [[7.25, 1]])
 
 
 def test_venv_dir_depends_on_the_pins(tmp_path, monkeypatch):
