@@ -92,11 +92,22 @@ def ensure_venv(cache: Path = CACHE, log: Callable[[str], None] = print) -> Path
     return python
 
 
-def masa_embedder(checkpoint: str | Path = "masa_lite") -> Any:
+def masa_embedder(checkpoint: str | Path = "masa_lite", resize: int | None = None) -> Any:
     """The embedding source of the appearance rows: an adapter (`embed(image, boxes)`)."""
     from masa.weights import load_adapter
 
-    return load_adapter(checkpoint)
+    return load_adapter(checkpoint, resize=resize)
+
+
+def _checkpoint(value: str) -> str:
+    """`--peer-embeddings`: a checkpoint file or known name, checked when parsed."""
+    from masa.weights import resolve_checkpoint
+
+    try:
+        resolve_checkpoint(value)
+    except (OSError, ValueError) as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+    return value
 
 
 def write_inputs(path: Path, seq: Path, embedder: Any) -> None:
@@ -175,11 +186,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True,
                         help="add the peer trackers' rows (builds their venv once, a few minutes; "
                              "skipped when it cannot be built)")
-    parser.add_argument("--peer-embeddings", default=None,
+    parser.add_argument("--peer-embeddings", type=_checkpoint, default=None,
                         help="adapter checkpoint (name or path) whose embeddings the BoxMOT "
-                             "appearance trackers get (default: --lite's where given, else "
-                             "masa_lite)")
-    parser.add_argument("--peer-trackers", nargs="*", default=None,
+                             "appearance trackers get (default: --lite's where given, at "
+                             "--lite-resize, else masa_lite)")
+    parser.add_argument("--peer-trackers", nargs="*", default=None, metavar="NAME",
+                        choices=list(_peer_runner.PEERS),
                         help="run only these peers (names as in the table)")
 
 
@@ -194,17 +206,25 @@ def format_row(source: str, name: str, row: dict[str, Any], metrics: tuple[str, 
 
 def table_rows(args: argparse.Namespace, metrics: tuple[str, ...], seq: Path = SEQ,
                log: Callable[[str], None] = print) -> list[str]:
-    """The peer rows for `association.py`'s table, or none when `--no-peers` or no venv."""
+    """The peer rows for `association.py`'s table; none (and a logged reason) when `--no-peers`,
+    when the venv cannot be built or when the run fails, so the rest of the table survives."""
     if not args.peers:
         return []
     python = ensure_venv(log=log)
     if python is None:
         return []
     start = time.perf_counter()
-    checkpoint = args.peer_embeddings or getattr(args, "lite", None) or "masa_lite"
-    with tempfile.TemporaryDirectory() as tmp:
-        embedder = masa_embedder(checkpoint)
-        rows = run_peers(python, seq, embedder, Path(tmp), args.peer_trackers, log=log)
+    checkpoint, resize = args.peer_embeddings, None
+    if checkpoint is None:  # association.py's masa-lite rows' model, else the packaged one
+        checkpoint = getattr(args, "lite", None) or "masa_lite"
+        resize = getattr(args, "lite_resize", None)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            embedder = masa_embedder(checkpoint, resize)
+            rows = run_peers(python, seq, embedder, Path(tmp), args.peer_trackers, log=log)
+    except Exception as error:  # noqa: BLE001 - the peers must not cost the table computed before
+        log(f"peers: no rows: {type(error).__name__}: {error}")
+        return []
     lines = [format_row("det.txt", name, row, metrics) for name, row in rows.items()]
     log("\n".join(lines) + f"\npeers: {len(rows)} trackers in {time.perf_counter() - start:.0f} s "
         f"(+emb rows: embeddings of {checkpoint}; frames/s: the peer's update alone)")

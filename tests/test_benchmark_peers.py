@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -125,3 +126,22 @@ def test_venv_dir_depends_on_the_pins(tmp_path, monkeypatch):
     monkeypatch.setattr(peers, "PINNED", (*peers.PINNED[:-1], "torchvision==0.0.1"))
     assert peers.venv_dir(tmp_path) != first and first.parent == tmp_path
     assert first.name.startswith("peers-")
+
+
+def test_table_rows_never_cost_the_rest_of_the_table(monkeypatch):
+    parser = argparse.ArgumentParser()
+    peers.add_arguments(parser)
+    logged: list[str] = []
+    assert peers.table_rows(parser.parse_args(["--no-peers"]), ("HOTA",), log=logged.append) == []
+    monkeypatch.setattr(peers, "ensure_venv", lambda log: Path("/no/python"))
+    monkeypatch.setattr(peers, "masa_embedder", lambda checkpoint, resize: None)
+
+    def broken_runner(*args, **kwargs):
+        raise RuntimeError("peer runner failed (1): boom")
+
+    monkeypatch.setattr(peers, "run_peers", broken_runner)
+    assert peers.table_rows(parser.parse_args([]), ("HOTA",), log=logged.append) == []
+    assert logged == ["peers: no rows: RuntimeError: peer runner failed (1): boom"]
+    row = {"HOTA": 0.3761, "IDSW": 23.0, "boxes": "det boxes", "frames/s": 299.94}
+    assert peers.format_row("det.txt", "trackers BoT-SORT", row, ("HOTA", "IDSW")) == (
+        "| det.txt | trackers BoT-SORT (det boxes) | 37.6 | 23 | - | 299.9 |")
