@@ -132,9 +132,9 @@ def _boxmot(name: str, frame_rate: bool = False, reid: bool = False,
 
 
 # Each library's defaults, except: camera-motion compensation off wherever the constructor has a
-# switch (a static camera; BoxMOT's default ECC costs Deep OC-SORT 9 HOTA here; StrongSORT has no
-# switch and keeps ECC), embeddings off for the motion-only rows and on for the `+emb` rows
-# (BoostTrack's default is off).
+# switch (a static camera; on PETS09 BoxMOT's default ECC costs Deep OC-SORT 8.8 HOTA and
+# HybridSort 2.9; StrongSORT has no switch and keeps ECC), embeddings off for the motion-only rows
+# and on for the `+emb` rows (BoostTrack's default is off).
 PEERS: dict[str, Callable[[float, Any], Any]] = {
     "trackers SORT": _roboflow("SORTTracker"),
     "trackers ByteTrack": _roboflow("ByteTrackTracker"),
