@@ -322,6 +322,8 @@ def main() -> None:
                         help="inference side for the raw-shufflenet rows (default: masa-lite's, same input)")
     parser.add_argument("--skip", nargs="*", default=[], help="rows to leave out")
     parser.add_argument("--threads", type=int, default=2)
+    import peers  # benchmarks/peers.py (beside this script): roboflow trackers and BoxMOT rows
+    peers.add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -374,6 +376,7 @@ def main() -> None:
                 print(lines[-1], f"({time.perf_counter() - start:.0f} s)", flush=True)
                 counts = " | ".join(str(scores[k]) for k in SWITCH_KINDS)
                 switch_lines.append(f"| {source_name} | {row} | {counts} |")
+    lines += peers.table_rows(args, METRICS)
     print("\n".join(lines))
     print("\nA person's box takes over (switch_sources):")
     print("\n".join(switch_lines))
