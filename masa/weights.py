@@ -33,16 +33,17 @@ __all__ = [
     "read_checkpoint",
 ]
 
-_HF = "https://huggingface.co/dereksiyuanli/masa/resolve/main/"
+_HF_REPO = "dereksiyuanli/masa"
 
-#: Official MASA checkpoints. MD5 sums are the ones published with the files where known;
-#: without one, the first download's SHA-256 is recorded and checked on every later use.
+#: Official MASA checkpoints on the Hugging Face hub (fetched with `huggingface_hub`). MD5 sums
+#: are the ones published with the files where known; without one, the first download's SHA-256
+#: is recorded and checked on every later use.
 KNOWN_WEIGHTS: dict[str, WeightSpec] = {
-    "masa_r50": WeightSpec(_HF + "masa_r50.pth", "masa_r50.pth", md5="1b67de86a3cb8cab35c4797bcb8ea95f"),
-    "gdino_masa": WeightSpec(_HF + "gdino_masa.pth", "gdino_masa.pth", md5="4b703764ce82b6a133b47fb5aef2e4e2"),
-    "detic_masa": WeightSpec(_HF + "detic_masa.pth", "detic_masa.pth"),
-    "sam_vitb_masa": WeightSpec(_HF + "sam_vitb_masa.pth", "sam_vitb_masa.pth"),
-    "sam_vith_masa": WeightSpec(_HF + "sam_vith_masa.pth", "sam_vith_masa.pth"),
+    "masa_r50": WeightSpec.on_hub(_HF_REPO, "masa_r50.pth", md5="1b67de86a3cb8cab35c4797bcb8ea95f"),
+    "gdino_masa": WeightSpec.on_hub(_HF_REPO, "gdino_masa.pth", md5="4b703764ce82b6a133b47fb5aef2e4e2"),
+    "detic_masa": WeightSpec.on_hub(_HF_REPO, "detic_masa.pth"),
+    "sam_vitb_masa": WeightSpec.on_hub(_HF_REPO, "sam_vitb_masa.pth"),
+    "sam_vith_masa": WeightSpec.on_hub(_HF_REPO, "sam_vith_masa.pth"),
 }
 
 #: Weights shipped inside the package (no download): name -> file in `masa/assets/`.
