@@ -18,7 +18,7 @@ tests/detectors/test_grounding_dino.py against a stage-by-stage recomputation).
 model (`--model IDEA-Research/grounding-dino-base`, converted from IDEA's
 `groundingdino_swinb_cogcoor.pth`, the source of the mmdet
 `groundingdino_swinb_cogcoor_mmdet-55949c9c.pth` that MASA froze) and only the adapter from
-`gdino_masa.pth`; its `detector.*` tensors are set aside (`masa.weights`). Loading those
+`gdino_masa.pth`; its `detector.*` tensors are set aside (`masa.adapter.official`). Loading those
 mmdet Swin keys into the transformers Swin would need the PatchMerging channel permutation of SPEC
 §3.3 and could not be checked against real weights here, so it is not done.
 
