@@ -164,7 +164,9 @@ def _from_hub(spec: WeightSpec, folder: Path, manual: str, *, progress: bool) ->
                                     tqdm_class=None if progress else _quiet_tqdm()))
     except Exception as e:  # noqa: BLE001 - whatever the client raises, the download failed
         if offline:
-            raise OSError(f"{spec.filename} is not cached and MASA_OFFLINE is set: {manual}") from None
+            raise OSError(
+                f"{spec.filename} is not cached and MASA_OFFLINE is set: {manual}"
+            ) from None
         reason = " ".join(str(e).split()) or type(e).__name__
         raise OSError(f"cannot download {spec.filename} ({reason}): {manual}") from None
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,17 +3,18 @@
 Every weights file masa reads (adapter checkpoints, SAM files, detector and backbone state dicts,
 training resume states) goes through `load_weights_file`. What decides how a file is read is its
 content, never its name:
-- safetensors (an 8-byte header length, then a JSON header): read with `safetensors`, which has
-  no code path at all;
+- safetensors (an 8-byte header length, then a JSON header): read with `safetensors`, which
+  parses a JSON header and raw tensor bytes, nothing else;
 - anything else is handed to torch's own `weights_only=True` loader (torch zip files and the
   legacy stream format), which rebuilds tensors and plain containers and refuses every other
   global. The metadata objects that official MASA checkpoints carry (mmengine's `HistoryBuffer`,
   numpy arrays and scalars in `meta`/`message_hub`) are allowed by exact name as inert stand-ins
   (`METADATA_GLOBALS`), so neither mmengine nor numpy code ever runs;
-- torch's loader reads pickle protocols 2 and 3 only (all that `torch.save` writes by default).
-  A file in protocol 0, 1, 4 or 5 (`torch.save(..., pickle_protocol=5)`, or a raw pickle) is
-  read again by a restricted unpickler that allows exactly the same globals, for every pickle
-  torch reads from the file (`pickle_module.Unpickler` and `pickle_module.load` both);
+- torch's loader parses the opcodes of pickle protocols 2 and 3 only (what `torch.save` writes
+  by default). A file that uses those of protocols 0, 1, 4 or 5 (`torch.save(...,
+  pickle_protocol=5)`, a raw pickle) is read again by a restricted unpickler that allows exactly
+  the same globals, for every pickle torch reads from the file (`pickle_module.Unpickler` and
+  `pickle_module.load` both);
 - refused outright: torch's legacy tar format (torch < 0.4; its reader extracts tar members) and
   TorchScript archives (they hold code).
 
@@ -162,7 +163,7 @@ def load_weights_file(path: str | os.PathLike[str], *, what: str = "weights") ->
         with torch.serialization.safe_globals(METADATA_GLOBALS), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols other than 2
             try:
-                return torch.load(f, map_location="cpu", weights_only=True)
+                return torch.load(f, map_location="cpu", weights_only=True, mmap=False)
             except pickle.UnpicklingError as e:
                 if "Unsupported operand" not in str(e):
                     raise _refused(path, what, e) from None
@@ -172,14 +173,19 @@ def load_weights_file(path: str | os.PathLike[str], *, what: str = "weights") ->
 
 
 def _load_other_protocol(f: IO[bytes], path: Path, what: str) -> Any:
-    """Reads a pickle of protocol 0, 1, 4 or 5 (which torch's weights-only loader cannot parse)
-    with `_RESTRICTED_PICKLE`: the same allow-list, for every pickle torch reads from the file."""
+    """Reads a file whose pickle uses opcodes of protocols 0, 1, 4 or 5 that torch's weights-only
+    loader cannot parse, with `_RESTRICTED_PICKLE`: the same allow-list, for every pickle torch
+    reads from the file."""
     try:
         f.seek(0)
         if f.read(4) == b"PK\x03\x04" and _is_torchscript(f):
-            raise UnsafeFileError(f"{path}: refused to load {what}: a TorchScript archive holds code")
+            raise UnsafeFileError(
+                f"{path}: refused to load {what}: a TorchScript archive holds code"
+            )
         f.seek(0)
-        return torch.load(f, map_location="cpu", weights_only=False, pickle_module=_RESTRICTED_PICKLE)
+        return torch.load(
+            f, map_location="cpu", weights_only=False, mmap=False, pickle_module=_RESTRICTED_PICKLE
+        )
     except UnsafeFileError:
         raise
     except _RefusedGlobal as e:
@@ -191,9 +197,9 @@ def _load_other_protocol(f: IO[bytes], path: Path, what: str) -> Any:
 def _is_tar(f: IO[bytes]) -> bool:
     """As torch decides it: its legacy reader tries `tarfile.open` first on every non-zip file."""
     try:
-        with tarfile.open(fileobj=f, mode="r:"):
+        with tarfile.open(fileobj=f, mode="r:", format=tarfile.PAX_FORMAT):
             return True
-    except (tarfile.TarError, EOFError, OSError, ValueError):
+    except Exception:  # noqa: BLE001 - not a tar file
         return False
     finally:
         f.seek(0)

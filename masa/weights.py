@@ -39,8 +39,10 @@ _HF_REPO = "dereksiyuanli/masa"
 #: are the ones published with the files where known; without one, the first download's SHA-256
 #: is recorded and checked on every later use.
 KNOWN_WEIGHTS: dict[str, WeightSpec] = {
-    "masa_r50": WeightSpec.on_hub(_HF_REPO, "masa_r50.pth", md5="1b67de86a3cb8cab35c4797bcb8ea95f"),
-    "gdino_masa": WeightSpec.on_hub(_HF_REPO, "gdino_masa.pth", md5="4b703764ce82b6a133b47fb5aef2e4e2"),
+    "masa_r50": WeightSpec.on_hub(_HF_REPO, "masa_r50.pth",
+                                  md5="1b67de86a3cb8cab35c4797bcb8ea95f"),
+    "gdino_masa": WeightSpec.on_hub(_HF_REPO, "gdino_masa.pth",
+                                    md5="4b703764ce82b6a133b47fb5aef2e4e2"),
     "detic_masa": WeightSpec.on_hub(_HF_REPO, "detic_masa.pth"),
     "sam_vitb_masa": WeightSpec.on_hub(_HF_REPO, "sam_vitb_masa.pth"),
     "sam_vith_masa": WeightSpec.on_hub(_HF_REPO, "sam_vith_masa.pth"),
@@ -150,7 +152,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         raise CheckpointError(f"{path}: the checkpoint holds no tensors")
     if source == "state_dict" and any(k.startswith("masa_adapter.") for k in state):
         source = "official"
-    return Checkpoint(state, {k: v for k, v in meta.items() if isinstance(v, (str, int, float))}, source)
+    plain = {k: v for k, v in meta.items() if isinstance(v, (str, int, float))}
+    return Checkpoint(state, plain, source)
 
 
 def _from_safetensors(state: dict[str, Tensor], raw: dict[str, str]) -> Checkpoint:

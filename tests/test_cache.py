@@ -77,7 +77,8 @@ def hub(tmp_path: Path):
         handler.files[f"{REPO}/{FILENAME}"] = data
 
     def run(**env: str) -> subprocess.CompletedProcess:
-        environ = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "MASA_OFFLINE")}
+        environ = {k: v for k, v in os.environ.items()
+                   if k not in ("HF_HUB_OFFLINE", "MASA_OFFLINE")}
         environ.update(HF_ENDPOINT=f"http://127.0.0.1:{httpd.server_address[1]}",
                        HF_HOME=str(tmp_path / "hf_home"), PYTHONPATH=str(REPO), **env)
         md5 = hashlib.md5(GOOD).hexdigest()

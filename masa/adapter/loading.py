@@ -146,7 +146,8 @@ def save_adapter(model: MasaAdapter, path: str | os.PathLike[str], **metadata: A
 def build_masa_adapter_r50(
     *, checkpoint: str | None = None, device: str | torch.device = "cpu"
 ) -> MasaAdapter:
-    """MASA-R50 (`masa_r50.pth`): own caffe ResNet-50, 4-in FPN, 3 DeformFusion blocks, 4 RoI levels.
+    """MASA-R50 (`masa_r50.pth`): own caffe ResNet-50, 4-in FPN, 3 DeformFusion blocks, 4 RoI
+    levels.
 
     Args:
         checkpoint: path or known name (see `masa.weights.resolve_checkpoint`); None gives random

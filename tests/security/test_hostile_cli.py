@@ -48,7 +48,8 @@ def hostile(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]
         with open(path, "wb") as f:
             pickle.dump({"state_dict": _IssueSnippet(sentinel)}, f)
         return path, sentinel
-    return write_hostile(tmp_path, "zip-p5", "subprocess.Popen", sentinel, name="evil.pth"), sentinel
+    path = write_hostile(tmp_path, "zip-p5", "subprocess.Popen", sentinel, name="evil.pth")
+    return path, sentinel
 
 
 def _refused(result: object, path: Path, sentinel: Path, out: Path | None = None) -> None:
@@ -78,7 +79,8 @@ def test_segment_track_checkpoint(hostile: tuple[Path, Path], tmp_path: Path) ->
     _refused(result, path, sentinel, out)
 
 
-def test_detect_track_torchvision_detector_weights(hostile: tuple[Path, Path], tmp_path: Path) -> None:
+def test_detect_track_torchvision_detector_weights(hostile: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
     path, sentinel = hostile
     out = tmp_path / "out"
     result = runner.invoke(app, ["detect-track", str(SAMPLE), "--detector", "ssdlite",

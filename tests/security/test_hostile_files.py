@@ -19,7 +19,13 @@ import torch
 from torch import nn
 
 from masa.errors import InputError
-from tests.security.hostile import CONTAINERS, PAYLOADS, checkpoint_pickle, run_plainly, write_hostile
+from tests.security.hostile import (
+    CONTAINERS,
+    PAYLOADS,
+    checkpoint_pickle,
+    run_plainly,
+    write_hostile,
+)
 
 CASES = [(c, p) for c in CONTAINERS for p in PAYLOADS]
 CROSS = sorted({(c, "os.system") for c in CONTAINERS} | {("zip-p5", p) for p in PAYLOADS})
@@ -230,7 +236,8 @@ def test_official_checkpoints_still_load(protocol: int, zip_format: bool, tmp_pa
     buffer._log_history, buffer._count_history = np.arange(3.0), np.ones(3, dtype=np.int64)
     weight = torch.randn(3, 2)
     path = tmp_path / "official.pth"
-    torch.save({"meta": {"epoch": 12, "lr": np.float64(0.5)}, "state_dict": {"masa_adapter.0.w": weight},
+    torch.save({"meta": {"epoch": 12, "lr": np.float64(0.5)},
+                "state_dict": {"masa_adapter.0.w": weight},
                 "message_hub": {"log_scalars": {"loss": buffer}}}, path,
                pickle_protocol=protocol, _use_new_zipfile_serialization=zip_format)
     for name in ("mmengine", "mmengine.logging", module.__name__):
