@@ -16,9 +16,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 if TYPE_CHECKING:  # pragma: no cover
     from masa.structures import Detections
-    from masa.weights import load_adapter
+    from masa.adapter.loading import load_adapter
 
-_LAZY = {"Detections": "masa.structures", "load_adapter": "masa.weights"}
+_LAZY = {"Detections": "masa.structures", "load_adapter": "masa.adapter.loading"}
 
 __all__ = ["Detections", "load_adapter", "__version__"]
 

@@ -1,12 +1,13 @@
 """The MASA adapter: pyramid neck, deformable fusion and track head on any backbone's features."""
 
-from masa.adapter.model import (
-    AdapterConfig,
-    MasaAdapter,
-    build_masa_adapter,
+from masa.adapter.loading import (
     build_masa_adapter_gdino,
     build_masa_adapter_r50,
+    build_masa_adapter_sam,
+    load_adapter,
+    save_adapter,
 )
+from masa.adapter.model import AdapterConfig, MasaAdapter, build_masa_adapter
 from masa.adapter.preprocess import preprocess_image
 
 __all__ = [
@@ -15,5 +16,8 @@ __all__ = [
     "build_masa_adapter",
     "build_masa_adapter_gdino",
     "build_masa_adapter_r50",
+    "build_masa_adapter_sam",
+    "load_adapter",
+    "save_adapter",
     "preprocess_image",
 ]

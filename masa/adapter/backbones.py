@@ -12,6 +12,7 @@ from torchvision.models import resnet18, resnet50
 
 from masa.adapter.preprocess import PIXEL_MEAN, PIXEL_STD
 from masa.errors import InputError
+from masa.safe_load import load_weights_file
 
 __all__ = ["CaffeResNet50", "ResNet18", "ShuffleNetV2", "load_imagenet_shufflenetv2"]
 
@@ -201,13 +202,11 @@ def load_imagenet_shufflenetv2(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ShuffleNetV2 weights not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any reader failure is a bad file for the user
-        raise InputError(f"{path}: cannot read ShuffleNetV2 weights "
-                         f"({type(e).__name__}: {e})") from None
+    state = load_weights_file(path, what="ShuffleNetV2 weights")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: expected a state dict, but got {type(state).__name__}")
     classifier = ("conv_last.", "classifier.", "globalpool.")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     state = {k: v for k, v in state.items() if not k.startswith(classifier)}

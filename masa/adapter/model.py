@@ -20,9 +20,6 @@ __all__ = [
     "sam_adapter_config",
     "MasaAdapter",
     "build_masa_adapter",
-    "build_masa_adapter_r50",
-    "build_masa_adapter_gdino",
-    "build_masa_adapter_sam",
 ]
 
 #: Backbones an adapter can own, by the name stored in self-describing checkpoints.
@@ -96,7 +93,7 @@ class AdapterConfig:
 class MasaAdapter(nn.Module):
     """MASA adapter + track head (SPEC §0, §2).
 
-    Submodules (their parameter names map 1:1 onto the official keys, see `masa.weights`):
+    Submodules (their parameter names map 1:1 onto the official keys, see `masa.adapter.official`):
     `backbone` (optional), `neck` (FPN or SimpleFPN, `masa_adapter.0`), `fusion` (DeformFusion or
     DyHead, `masa_adapter.1`), `head` (EmbedHead, `track_head.embed_head`).
 
@@ -193,39 +190,6 @@ def build_masa_adapter(config: AdapterConfig, *, device: str | torch.device = "c
     return MasaAdapter(config).to(device).eval()
 
 
-def build_masa_adapter_r50(*, checkpoint: str | None = None, device: str | torch.device = "cpu") -> MasaAdapter:
-    """MASA-R50 (`masa_r50.pth`): own caffe ResNet-50, 4-in FPN, 3 DeformFusion blocks, 4 RoI levels.
-
-    Args:
-        checkpoint: path or known name (see `masa.weights.resolve_checkpoint`); None gives random weights.
-        device: where the model lives.
-    """
-    config = AdapterConfig(
-        backbone="resnet50_caffe", in_channels=(256, 512, 1024, 2048), in_strides=(4, 8, 16, 32),
-        roi_levels=4, resize=(1024, 1024), pad_divisor=32,
-    )
-    return _build_and_load(config, checkpoint, device)
-
-
-def build_masa_adapter_gdino(*, checkpoint: str | None = None, device: str | torch.device = "cpu") -> MasaAdapter:
-    """MASA-GroundingDINO / MASA-Detic adapter: no own backbone; Swin-B stages 1-3 (256/512/1024 ch,
-    strides 8/16/32), 3-in FPN, 3 DeformFusion blocks, 3 RoI levels (SPEC §3.3)."""
-    config = AdapterConfig(
-        backbone=None, in_channels=(256, 512, 1024), in_strides=(8, 16, 32),
-        roi_levels=3, resize=(1333, 800), pad_divisor=32,
-    )
-    return _build_and_load(config, checkpoint, device)
-
-
-def build_masa_adapter_sam(
-    *, vit_width: int = 768, checkpoint: str | None = None, device: str | torch.device = "cpu"
-) -> MasaAdapter:
-    """MASA-SAM adapter (`sam_vitb_masa.pth`: vit_width 768, `sam_vith_masa.pth`: 1280): no own
-    backbone; four stride-16 ViT block outputs, SimpleFPN, 3 DyHead blocks, 4 RoI levels at
-    strides 4-32; 1024x1024 input (SPEC §1.1, §3.4)."""
-    return _build_and_load(sam_adapter_config(vit_width), checkpoint, device)
-
-
 def sam_adapter_config(vit_width: int, **changes: Any) -> AdapterConfig:
     """The `AdapterConfig` of MASA-SAM for a ViT of width `vit_width`; `changes` override fields."""
     values: dict[str, Any] = dict(
@@ -249,12 +213,3 @@ def _build_fusion(config: AdapterConfig) -> nn.Module:
     if config.fusion == "dyhead":
         return DyHead(config.channels, config.fusion_blocks)
     raise ValueError(f"unknown fusion {config.fusion!r}; known: 'deform_fusion', 'dyhead'")
-
-
-def _build_and_load(config: AdapterConfig, checkpoint: str | None, device: str | torch.device) -> MasaAdapter:
-    model = MasaAdapter(config)
-    if checkpoint is not None:
-        from masa.weights import load_adapter_weights, resolve_checkpoint
-
-        load_adapter_weights(model, resolve_checkpoint(checkpoint))
-    return model.to(device).eval()

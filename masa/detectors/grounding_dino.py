@@ -18,7 +18,7 @@ tests/detectors/test_grounding_dino.py against a stage-by-stage recomputation).
 model (`--model IDEA-Research/grounding-dino-base`, converted from IDEA's
 `groundingdino_swinb_cogcoor.pth`, the source of the mmdet
 `groundingdino_swinb_cogcoor_mmdet-55949c9c.pth` that MASA froze) and only the adapter from
-`gdino_masa.pth`; its `detector.*` tensors are set aside (`masa.weights`). Loading those
+`gdino_masa.pth`; its `detector.*` tensors are set aside (`masa.adapter.official`). Loading those
 mmdet Swin keys into the transformers Swin would need the PatchMerging channel permutation of SPEC
 §3.3 and could not be checked against real weights here, so it is not done.
 
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from masa.detectors.prompt import (
 )
 from masa.detectors.unified import FeatureBatch
 from masa.errors import InputError
+from masa.safe_load import UnsafeFileError, refusal_reason
 from masa.structures import Detections
 
 __all__ = [
@@ -259,14 +261,23 @@ def load_grounding_dino(
     else:
         source = name
         _check_hub_cache(name)
+    # Never code from the model: no `trust_remote_code`; safetensors weights when the folder has
+    # them, else a `.bin` pickle that transformers reads with torch's weights_only loader.
+    safetensors = True if path.is_dir() and any(path.glob("*.safetensors")) else None
     try:
-        network = AutoModelForZeroShotObjectDetection.from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-    except (OSError, ValueError) as e:
+        network = AutoModelForZeroShotObjectDetection.from_pretrained(
+            source, trust_remote_code=False, use_safetensors=safetensors
+        )
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except pickle.UnpicklingError as e:
+        raise UnsafeFileError(f"{name}: refused to load the Grounding DINO weights: "
+                              f"{refusal_reason(e)}; nothing from the file was run") from None
+    except Exception as e:  # noqa: BLE001 - any loader failure is a bad model for the user
         where = "the folder" if path.is_dir() else "the Hugging Face hub"
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
         raise InputError(
             f"cannot load Grounding DINO {name!r} from {where} ({type(e).__name__}: "
-            f"{str(e).splitlines()[0]}); fetch it with `hf download {name}` while online, "
+            f"{lines[0] if lines else ''}); fetch it with `hf download {name}` while online, "
             "or pass a local folder"
         ) from None
     return network.to(device).eval(), tokenizer

@@ -21,6 +21,7 @@ from torch import nn
 from masa.cache import WeightSpec, download_to_cache, file_digest
 from masa.detectors.base import check_images
 from masa.errors import InputError
+from masa.safe_load import load_weights_file
 from masa.structures import Detections
 
 __all__ = [
@@ -74,9 +75,9 @@ def _category_names(weights_enum: Any) -> dict[int, str]:
     return {i: name for i, name in enumerate(categories) if name not in ("__background__", "N/A")}
 
 
-def _cached_torchvision_weights(weights: Any) -> None:
-    """Puts the weights file where torchvision looks for it, through the masa download cache,
-    and checks the SHA-256 prefix torchvision writes into its file names."""
+def _cached_torchvision_weights(weights: Any) -> Path:
+    """The weights file, where torchvision keeps it, fetched through the masa download cache;
+    checks the SHA-256 prefix torchvision writes into its file names."""
     folder = Path(torch.hub.get_dir()) / "checkpoints"
     filename = os.path.basename(weights.url)
     try:
@@ -93,17 +94,13 @@ def _cached_torchvision_weights(weights: Any) -> None:
             raise InputError(
                 f"{path}: checksum does not start with {match.group(1)}; delete the file and retry"
             )
+    return path
 
 
 def _load_state_dict_file(model: nn.Module, path: Path) -> None:
     """Strict loading that tolerates only BatchNorm's `num_batches_tracked` counters being absent
     (weights saved from frozen-BN models, as torchvision's pretrained FCOS)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise InputError(
-            f"{path}: cannot read detector weights ({type(e).__name__}: {e})"
-        ) from None
+    state = load_weights_file(path, what="detector weights")
     if isinstance(state, dict) and isinstance(state.get("model"), dict):
         state = state["model"]
     if not isinstance(state, dict):
@@ -130,23 +127,22 @@ def _build(
 ) -> TorchvisionDetector:
     names = _category_names(weights_enum)
     path = None if weights is None else Path(weights).expanduser()
-    if weights is None or (path is not None and path.is_file()):
-        model = builder(
-            weights=None,
-            weights_backbone=None,
-            num_classes=len(weights_enum.DEFAULT.meta["categories"]),
-        )
-        if path is not None:
-            _load_state_dict_file(model, path)
-    else:
+    if path is not None and not path.is_file():
         key = str(weights)
         if key not in weights_enum.__members__:
             raise FileNotFoundError(
                 f"detector weights {key!r} are neither a file nor one of "
                 f"{', '.join(weights_enum.__members__)}"
             )
-        _cached_torchvision_weights(weights_enum[key])
-        model = builder(weights=weights_enum[key], weights_backbone=None)
+        # read by masa's safe loader too: torchvision's own loading unpickles without weights_only
+        path = _cached_torchvision_weights(weights_enum[key])
+    model = builder(
+        weights=None,
+        weights_backbone=None,
+        num_classes=len(weights_enum.DEFAULT.meta["categories"]),
+    )
+    if path is not None:
+        _load_state_dict_file(model, path)
     return TorchvisionDetector(model.to(device), names)
 
 

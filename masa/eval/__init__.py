@@ -13,10 +13,10 @@ from __future__ import annotations
 from masa.eval.clear import ClearCounts, clear_fields, clear_sequence, combine_clear
 from masa.eval.hota import HotaCounts, combine_hota, hota_fields, hota_sequence
 from masa.eval.identity import IdentityCounts, combine_identity, identity_fields, identity_sequence
-from masa.eval.readers import EvalDataset, RawSequence, read_bdd, read_mot, read_tao
+from masa.eval.readers import EvalDataset, RawSequence, read_bdd, read_mot
 from masa.eval.runner import EvalResult, detect_format, evaluate, evaluate_dataset
 from masa.eval.similarity import FramePairs
-from masa.eval.teta import TetaCounts, combine_teta, teta_fields, teta_sequence
+from masa.eval.teta import TetaCounts, combine_teta, read_tao, teta_fields, teta_sequence
 
 __all__ = [
     "ClearCounts",

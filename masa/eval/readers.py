@@ -46,7 +46,6 @@ __all__ = [
     "preprocess_mot",
     "read_bdd",
     "read_mot",
-    "read_tao",
 ]
 
 _MOT_CLASS_IDS = range(1, 14)  # mot_challenge_2d_box.py:78-80
@@ -313,16 +312,6 @@ def require_field(entry: dict, key: str, path: Path, n: int):
     if not isinstance(entry, dict) or key not in entry:
         raise InputError(f"{path}: entry {n} has no {key!r}")
     return entry[key]
-
-
-def read_tao(gt: str | Path, results: str | Path, *, use_mask: bool = False) -> EvalDataset:
-    """TAO / COCO-video ground truth JSON and TAO results JSON (SPEC §6.2), read by `teta`'s rules.
-
-    The rules are part of the TETA reference, so the reader lives in `masa.eval.teta` (`read_tao`).
-    """
-    from masa.eval.teta import read_tao as _read_tao
-
-    return _read_tao(gt, results, use_mask=use_mask)
 
 
 def _bdd_videos(path: Path) -> dict[str, list[dict]]:

@@ -28,8 +28,8 @@ from masa.eval.readers import (
     preprocess_mot,
     read_bdd,
     read_mot,
-    read_tao,
 )
+from masa.eval.teta import read_tao
 
 __all__ = [
     "EvalResult",

@@ -15,18 +15,16 @@ import torch
 from torch import Tensor
 
 from masa.adapter.model import MasaAdapter
+from masa.adapter.official import (
+    convert_official_masa_checkpoint,
+    official_adapter_config,
+    official_name,
+)
 from masa.segment.model import SamMasa
 from masa.segment.proposals import ObjectProposer
 from masa.segment.sam import load_sam
-from masa.weights import (
-    CheckpointError,
-    _official_name,
-    _strict_load,
-    convert_official_masa_checkpoint,
-    official_adapter_config,
-    read_checkpoint,
-    resolve_checkpoint,
-)
+from masa.strict_load import strict_load
+from masa.weights import CheckpointError, read_checkpoint, resolve_checkpoint
 
 __all__ = ["split_sam_masa_state", "load_sam_masa", "save_sam_masa"]
 
@@ -73,7 +71,7 @@ def _build_proposer(adapter: MasaAdapter, state: dict[str, Tensor], path: Path) 
         config.strides, roi_levels=config.roi_levels, channels=config.channels,
         fc_channels=int(fc.shape[0]) if fc is not None else 1024,
     )
-    _strict_load(proposer, state, path)
+    strict_load(proposer, state, path)
     return proposer
 
 
@@ -111,7 +109,7 @@ def load_sam_masa(
             f"{', '.join(sorted(unknown)[:10])}"
         )
     adapter = MasaAdapter(official_adapter_config(state))
-    _strict_load(adapter, adapter_state, path, official=True)
+    strict_load(adapter, adapter_state, path, names=official_name)
     proposer = _build_proposer(adapter, proposer_state, path) if proposer_state else None
     if sam is not None:
         if sam_state:
@@ -135,7 +133,7 @@ def save_sam_masa(model: SamMasa, path: str | os.PathLike[str], *, with_sam: boo
         path: destination `.pth` file.
         with_sam: also write SAM under `detector.*` (one file is then enough to run).
     """
-    state = {_official_name(k): v for k, v in model.adapter.state_dict().items()}
+    state = {official_name(k): v for k, v in model.adapter.state_dict().items()}
     if model.proposer is not None:
         state.update(model.proposer.state_dict())
     if with_sam:

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from masa.cache import WeightSpec, download_to_cache, masa_home
-from masa.weights import CheckpointError, _strict_load, read_checkpoint
+from masa.strict_load import strict_load
+from masa.weights import CheckpointError, read_checkpoint
 
 __all__ = [
     "SAM_WEIGHTS",
@@ -215,7 +216,7 @@ def load_sam(
     if unknown:
         raise CheckpointError(f"{where} is not a SAM checkpoint: unexpected key(s) {', '.join(unknown[:10])}")
     sam = build_sam(sam_config_from_state(state))
-    _strict_load(sam, state, where)
+    strict_load(sam, state, where)
     return sam.to(device).eval()
 
 

@@ -108,7 +108,8 @@ def build_training_models(
     if backbone_weights is not None:
         _load_backbone(adapter, model, backbone_weights)
     if init_checkpoint is not None:
-        from masa.weights import load_adapter_weights, resolve_checkpoint
+        from masa.adapter.loading import load_adapter_weights
+        from masa.weights import resolve_checkpoint
 
         load_adapter_weights(adapter, resolve_checkpoint(init_checkpoint))
     heads = ObjectPriorHeads(heads_config_for(model, config))
@@ -119,15 +120,11 @@ def _load_backbone(adapter: MasaAdapter, model: str, path: str | os.PathLike[str
     if model == "lite":
         load_imagenet_shufflenetv2(path, adapter.backbone)  # type: ignore[arg-type]
     else:
-        import torch
+        from masa.safe_load import load_weights_file
 
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as e:  # noqa: BLE001 - any reader failure is a bad file for the user
-            raise InputError(f"{path}: cannot read backbone weights ({type(e).__name__}: {e})") \
-                from None
+        state = load_weights_file(path, what="backbone weights")
+        if not isinstance(state, dict):
+            raise InputError(f"{path}: expected a state dict, but got {type(state).__name__}")
         state = {k.removeprefix("backbone."): v for k, v in state.items()
                  if not k.startswith("fc.")}
         assert adapter.backbone is not None

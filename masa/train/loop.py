@@ -28,6 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 from masa.errors import InputError
+from masa.safe_load import load_weights_file
 from masa.train.augment import AugmentConfig
 from masa.train.build import build_training_models
 from masa.train.data import SampleIndexSampler, TwoViewDataset, collate_pairs
@@ -190,10 +191,17 @@ def _check_resumable(out: Path, config: TrainConfig, world_size: int) -> dict[st
         return None
     if not state_path.is_file():
         raise InputError(f"--resume: no {RESUME_FILE} in {out}")
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    state = load_weights_file(state_path, what="resume state")
+    expected = ("step", "world_size", "config", "adapter", "heads", "optimizer", "scaler")
+    try:
+        saved_config = json.loads(state["config"])
+        if not all(k in state for k in expected) or not isinstance(saved_config, dict):
+            raise ValueError
+    except (TypeError, KeyError, ValueError):
+        raise InputError(f"{state_path}: not a resume state written by masa train") from None
     # a run saved before a setting existed ran with that setting's default
     defaults = {f.name: f.default for f in fields(TrainConfig)}
-    saved = {k: defaults.get(k) for k in config.to_dict()} | json.loads(state["config"])
+    saved = {k: defaults.get(k) for k in config.to_dict()} | saved_config
     changed = sorted(k for k, v in config.to_dict().items()
                      if k not in _MUTABLE_ON_RESUME and saved.get(k) != v)
     if changed:
@@ -221,7 +229,7 @@ def _save_state(out: Path, step: int, config: TrainConfig, run: _Run, world_size
 
 def _save_checkpoint(path: Path, objective: MasaObjective, step: int, config: TrainConfig,
                      method: str, num_images: int) -> Path:
-    from masa.weights import save_adapter
+    from masa.adapter.loading import save_adapter
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"images": config.images, "proposals": config.proposals, "num_images": num_images}

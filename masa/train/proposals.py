@@ -332,7 +332,13 @@ def build_sam_generator(checkpoint: str | os.PathLike[str], *, model_type: str =
         raise InputError(f"unknown SAM model {model_type!r}; known: {sorted(sam_model_registry)}")
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"SAM weights not found: {checkpoint}")
-    sam = sam_model_registry[model_type](checkpoint=str(checkpoint)).to(device)
+    from masa.segment.sam import load_sam
+
+    sam = load_sam(checkpoint, device=device)  # read safely; the architecture from the weights
+    width = {"vit_b": 768, "vit_l": 1024}.get(model_type, 1280)
+    if sam.image_encoder.patch_embed.proj.out_channels != width:
+        raise InputError(f"{checkpoint} does not hold a SAM {model_type} (image encoder width "
+                         f"{sam.image_encoder.patch_embed.proj.out_channels}, not {width})")
     generator = SamAutomaticMaskGenerator(sam, output_mode="coco_rle", **amg_kwargs)
 
     def detect(image: np.ndarray) -> list[dict[str, Any]]:

@@ -22,7 +22,8 @@ from masa.errors import InputError
 from masa.io import Frame
 from masa.pipeline import track_frames
 from masa.structures import Detections
-from masa.weights import _strict_load, convert_official_masa_checkpoint, official_adapter_config
+from masa.adapter.official import convert_official_masa_checkpoint, official_adapter_config, official_name
+from masa.strict_load import strict_load
 from tests.conftest import tiny_adapter_config
 from tests.detectors.tiny_gdino import tiny_unified_adapter_config
 
@@ -55,7 +56,7 @@ def _official_gdino_adapter(parity: Path) -> MasaAdapter:
     adapter = MasaAdapter(official_adapter_config(state))
     adapter_state, _, unknown = convert_official_masa_checkpoint(state)
     assert not unknown
-    _strict_load(adapter, adapter_state, parity / "gdino_masa.manifest.json", official=True)
+    strict_load(adapter, adapter_state, parity / "gdino_masa.manifest.json", names=official_name)
     return adapter.eval()
 
 
