@@ -79,6 +79,7 @@ def test_segment_track_checkpoint(hostile: tuple[Path, Path], tmp_path: Path) ->
     _refused(result, path, sentinel, out)
 
 
+@pytest.mark.parametrize("hostile", ["issue-snippet"], indirect=True)  # builds SSDlite: one case
 def test_detect_track_torchvision_detector_weights(hostile: tuple[Path, Path],
                                                    tmp_path: Path) -> None:
     path, sentinel = hostile
