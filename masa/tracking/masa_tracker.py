@@ -7,8 +7,8 @@ Per frame (times in seconds, sizes relative to boxes; settings in `MasaTrackerCo
 2. high-score detections are matched (Hungarian) to the confirmed tracks seen within
    `motion_memory` on a fused similarity: motion (IoU with the predicted box, or a centre-distance
    similarity in box sizes for small and fast objects) plus appearance (cosine against the track's
-   momentum memory) weighted by how reliable appearance has proved in this scene
-   (`AppearanceCalibration`);
+   momentum memory and its whole-life mean) weighted by how reliable appearance has proved in
+   this scene (`AppearanceCalibration`);
 3. low-score detections may continue tracks seen in the previous frame that they overlap
    (ByteTrack's second stage);
 4. remaining high-score detections continue tentative tracks by motion;
@@ -237,7 +237,10 @@ class MasaTracker:
         weight = self._appearance_weight()
         if embeds is None or weight == 0 or self.tracks.embeds.shape[1] != embeds.shape[1]:
             return motion
-        appearance = self.calibration.normalise(embeds[dets] @ self.tracks.embeds[trks].T)
+        # short-term (momentum memory) and long-term (mean over the track's life) appearance agree
+        means = np.stack([self._summaries[int(k)].mean_embedding for k in self.tracks.keys[trks]])
+        similarity = (embeds[dets] @ self.tracks.embeds[trks].T + embeds[dets] @ means.T) / 2
+        appearance = self.calibration.normalise(similarity)
         return np.where(motion > 0.05, (1 - weight) * motion + weight * appearance, 0.0)
 
     def _reid(self, det_xyxy, det_embeds, trks, lost) -> np.ndarray:
