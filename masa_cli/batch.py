@@ -64,8 +64,11 @@ def track_one(engine: TrackEngine, item: VideoItem, *, progress: Any = None,
         errors: exceptions recorded as the video's failure; others propagate (a Ray task lets
             them, so Ray retries it).
     """
+    from masa.io.writers import remove_temporaries
+
     out = engine.options.output.out
     out_dir = out / item.name
+    remove_temporaries(out_dir)  # what a killed run was writing for this video
     start = time.perf_counter()
     try:
         summary = engine.run(item, out_dir, detections=detections_for(engine.options, item), progress=progress)

@@ -135,9 +135,13 @@ def run_on_ray(
     started = _connect(options)
     pending: dict[Any, VideoItem] = {}
     try:
-        portable = _portable(options)
-        remote = ray.remote(task).options(num_cpus=options.batch.cpus_per_task, num_gpus=_gpus_per_task(options),
-                                          max_retries=1, retry_exceptions=True)
+        portable, gpus = _portable(options), _gpus_per_task(options)
+        available = ray.cluster_resources().get("GPU", 0)
+        if started and options.batch.ray == "local" and gpus > available:
+            raise InputError(f"each task asks for {gpus:g} GPUs, but this machine's cluster has {available:g}; "
+                             "pass --gpus-per-task 0 or --device cpu")
+        remote = ray.remote(task).options(num_cpus=options.batch.cpus_per_task, num_gpus=gpus, max_retries=1,
+                                          retry_exceptions=True)
         pending = {remote.remote(portable, _portable_item(item)): item for item in items}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
