@@ -114,14 +114,14 @@ def run(options: TrackOptions) -> None:
 
 def _run_batch(engine: TrackEngine, items: list[VideoItem]) -> int:
     """Runs the videos not yet done, records each in the manifest; returns how many failed."""
+    from masa_cli.runner import make_progress
+
     o = engine.options
     manifest = Manifest(o.output.out)
     todo = [item for item in items if o.batch.overwrite or item.live or not manifest.is_done(item.name)]
     records: list[VideoRecord] = []
     start = time.perf_counter()
     interrupted = False
-    from masa_cli.runner import make_progress
-
     progress = make_progress(o.output.quiet)
     with progress:
         videos = progress.add_task("videos", total=len(todo), unit=None)

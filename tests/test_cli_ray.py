@@ -129,3 +129,20 @@ def test_bare_ray_starts_a_local_cluster_of_workers(monkeypatch: pytest.MonkeyPa
     assert ray_runner._connect(TrackOptions(sources=("x",), batch=BatchOptions(ray="10.0.0.2:6379")))
     assert calls[0]["num_cpus"] == 3 and "address" not in calls[0]
     assert calls[1]["address"] == "10.0.0.2:6379"
+
+
+def test_tasks_get_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from masa_cli import ray_runner
+    from masa_cli.settings import DetectorOptions, InputOptions
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.onnx").write_bytes(b"")
+    options = TrackOptions(sources=("clips",), input=InputOptions(detections=Path("dets")),
+                           detector=DetectorOptions(detector_weights="weights.onnx", model="org/hub-id"),
+                           output=OutputOptions(out=Path("out")))
+    portable = ray_runner._portable(options)
+    assert portable.input.detections == tmp_path / "dets" and portable.output.out == tmp_path / "out"
+    assert portable.detector.detector_weights == str(tmp_path / "weights.onnx")
+    assert portable.detector.model == "org/hub-id" and portable.output.quiet
+    item = ray_runner._portable_item(VideoItem("clips/a.mp4", "a", "file"))
+    assert item.source == str(tmp_path / "clips" / "a.mp4")
