@@ -64,8 +64,11 @@ def track_one(engine: TrackEngine, item: VideoItem, *, progress: Any = None,
         errors: exceptions recorded as the video's failure; others propagate (a Ray task lets
             them, so Ray retries it).
     """
+    from masa.io.writers import remove_temporaries
+
     out = engine.options.output.out
     out_dir = out / item.name
+    remove_temporaries(out_dir)  # what a killed run was writing for this video
     start = time.perf_counter()
     try:
         summary = engine.run(item, out_dir, detections=detections_for(engine.options, item), progress=progress)
@@ -111,14 +114,14 @@ def run(options: TrackOptions) -> None:
 
 def _run_batch(engine: TrackEngine, items: list[VideoItem]) -> int:
     """Runs the videos not yet done, records each in the manifest; returns how many failed."""
+    from masa_cli.runner import make_progress
+
     o = engine.options
     manifest = Manifest(o.output.out)
     todo = [item for item in items if o.batch.overwrite or item.live or not manifest.is_done(item.name)]
     records: list[VideoRecord] = []
     start = time.perf_counter()
     interrupted = False
-    from masa_cli.runner import make_progress
-
     progress = make_progress(o.output.quiet)
     with progress:
         videos = progress.add_task("videos", total=len(todo), unit=None)

@@ -91,7 +91,9 @@ def box_mode(options: TrackOptions) -> BoxMode:
             raise InputError("--classes is for closed-set detectors; with grounding-dino name the classes in --prompt")
     elif any(v is not None for v in given.values()):
         used = ", ".join(k for k, v in given.items() if v is not None)
-        raise InputError(f"{used} apply to --detector grounding-dino only, not {name.value if name else 'none'}")
+        if name is None:
+            raise InputError(f"{used} need --detector grounding-dino")
+        raise InputError(f"{used} apply to --detector grounding-dino only, not {name.value}")
     if name is None:
         only = {"--detector-weights": d.detector_weights, "--classes": d.classes, "--nms-iou": d.nms_iou_threshold}
         if any(v is not None for v in only.values()):

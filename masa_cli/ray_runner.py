@@ -41,6 +41,10 @@ def track_task(options: TrackOptions, item: VideoItem) -> VideoRecord:
     return track_one(engine, item, errors=(InputError, OSError))
 
 
+#: Options given as text that may name a local file or folder.
+_PATH_OPTIONS = ("checkpoint", "detector_weights", "model", "sam")
+
+
 def _absolute(value: Any) -> Any:
     """A path (or a name that is an existing path) made absolute; anything else unchanged."""
     if isinstance(value, Path):
@@ -51,19 +55,16 @@ def _absolute(value: Any) -> Any:
 
 
 def _portable(options: TrackOptions) -> TrackOptions:
-    """The options as every worker needs them: absolute paths, no progress display."""
-    o = options
-    replace = dataclasses.replace
-    segment = o.segment and replace(o.segment, sam=_absolute(o.segment.sam))
-    return replace(
-        o,
-        input=replace(o.input, detections=_absolute(o.input.detections)),
-        detector=replace(o.detector, model=_absolute(o.detector.model),
-                         detector_weights=_absolute(o.detector.detector_weights)),
-        model=replace(o.model, checkpoint=_absolute(o.model.checkpoint)),
-        output=replace(o.output, out=o.output.out.absolute(), quiet=True),
-        segment=segment,
-    )
+    """The options as every worker needs them: every path absolute, no progress display."""
+    groups = {}
+    for f in dataclasses.fields(options):
+        group = getattr(options, f.name)
+        if dataclasses.is_dataclass(group):
+            paths = {g.name: _absolute(getattr(group, g.name)) for g in dataclasses.fields(group)
+                     if isinstance(getattr(group, g.name), Path) or g.name in _PATH_OPTIONS}
+            groups[f.name] = dataclasses.replace(group, **paths)
+    portable = dataclasses.replace(options, **groups)
+    return dataclasses.replace(portable, output=dataclasses.replace(portable.output, quiet=True))
 
 
 def _portable_item(item: VideoItem) -> VideoItem:
@@ -135,9 +136,13 @@ def run_on_ray(
     started = _connect(options)
     pending: dict[Any, VideoItem] = {}
     try:
-        portable = _portable(options)
-        remote = ray.remote(task).options(num_cpus=options.batch.cpus_per_task, num_gpus=_gpus_per_task(options),
-                                          max_retries=1, retry_exceptions=True)
+        portable, gpus = _portable(options), _gpus_per_task(options)
+        available = ray.cluster_resources().get("GPU", 0)
+        if started and options.batch.ray == "local" and gpus > available:
+            raise InputError(f"each task asks for {gpus:g} GPUs, but this machine's cluster has {available:g}; "
+                             "pass --gpus-per-task 0 or --device cpu")
+        remote = ray.remote(task).options(num_cpus=options.batch.cpus_per_task, num_gpus=gpus, max_retries=1,
+                                          retry_exceptions=True)
         pending = {remote.remote(portable, _portable_item(item)): item for item in items}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)

@@ -160,3 +160,22 @@ def test_readme_main_job_runs_offline_with_the_packaged_model(tmp_path: Path) ->
     assert len({e["track_id"] for e in tao}) >= 6  # six objects in the clip
     with av.open(str(tmp_path / "shapes.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
+
+
+def test_track_runs_a_detector_as_users_call_it(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """`masa track video.mp4 --detector grounding-dino --prompt "car"`: offline, a one-line error naming
+    the weights to fetch; with a local (tiny) Grounding DINO folder it tracks."""
+    pytest.importorskip("transformers")
+    from tests.detectors.tiny_gdino import save_tiny_gdino
+
+    sample = str(Path(__file__).resolve().parents[1] / "samples" / "shapes.mp4")
+    result = _track(sample, "--detector", "grounding-dino", "--prompt", "car", "--out", str(tmp_path / "a"))
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hf download IDEA-Research/grounding-dino-tiny" in lines[0], lines
+    model = save_tiny_gdino(tmp_path / "gdino")
+    result = _track(sample, "--detector", "grounding-dino", "--prompt", "car", "--model", str(model),
+                    "--input-size", "128", "--score-threshold", "0.3", "--tracker", "tao-test",
+                    "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "b"), "--end", "2", "--no-video")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["shapes.json", "shapes.txt"]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shutil
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -23,7 +25,10 @@ import numpy as np
 from masa.boxes import xyxy_to_xywh
 from masa.structures import Detections
 
-__all__ = ["MotTxtWriter", "TaoJsonWriter", "OverlayVideoWriter"]
+__all__ = ["MotTxtWriter", "TaoJsonWriter", "OverlayVideoWriter", "remove_temporaries"]
+
+#: Names `_temp_path` (and `masa.io.mots`' temporary folders) give: `.NAME.<8 hex>.tmp|.jsonl`.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp|jsonl)$")
 
 
 def _temp_path(destination: Path, suffix: str = ".tmp") -> Path:
@@ -39,6 +44,21 @@ def _temp_path(destination: Path, suffix: str = ".tmp") -> Path:
             return tmp
         except FileExistsError:  # pragma: no cover - 32 random bits collided
             continue
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Deletes the temporary files and folders that writers of a killed run left in `folder`.
+
+    Returns:
+        What was deleted.
+    """
+    stale = [p for p in folder.iterdir() if _TEMPORARY.match(p.name)] if folder.is_dir() else []
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    return stale
 
 
 def _tracked(detections: Detections) -> Detections:
