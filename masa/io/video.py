@@ -194,8 +194,8 @@ def _sequence_name_and_fps(folder: Path) -> tuple[str, float | None]:
         fps = parser.getfloat("Sequence", "frameRate", fallback=None)
     except (configparser.Error, ValueError) as e:
         raise InputError(f"{seqinfo}: cannot read frameRate ({e.__class__.__name__})") from e
-    if fps is not None and not fps > 0:
-        raise InputError(f"{seqinfo}: frameRate must be positive, but got {fps:g}")
+    if fps is not None and not 0 < fps < float("inf"):
+        raise InputError(f"{seqinfo}: frameRate must be a positive number, but got {fps:g}")
     return folder.parent.name, fps
 
 
@@ -243,8 +243,8 @@ def open_frames(
             decode (raised while iterating), start past the last frame, end <= start, stride < 1,
             or fps <= 0.
     """
-    if fps is not None and not fps > 0:
-        raise InputError(f"fps must be positive, but got {fps}")
+    if fps is not None and not 0 < fps < float("inf"):
+        raise InputError(f"fps must be a positive number, but got {fps}")
     text = str(source)
     is_glob = any(ch in text for ch in "*?[")
     path = Path(source)

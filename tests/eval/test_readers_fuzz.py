@@ -129,3 +129,29 @@ def test_json_formats_never_crash(work: Path, data: st.DataObject, fmt: str) -> 
         text = json.dumps(doc).encode()
         (work / f"{name}.json").write_bytes(data.draw(hostile_file(text, doc)) if name == which else text)
     _scored_or_input_error(work / "gt.json", work / "res.json", fmt)
+
+
+@pytest.mark.parametrize("file, content, message", [
+    ("results", b"nan,1,10,10,5,5,1\n", "NaN, infinite or too large value"),
+    ("results", b"1,99999999999999999999999,10,10,5,5,1\n", "NaN, infinite or too large value"),
+    ("seqinfo.ini", b"[Sequence]\nseqLength=99999999999999999999\n", "seqLength must be within"),
+    ("results", b"1,7,0,0,0,0\n", None),  # matches nothing: CLEAR crashed on zero matches
+])
+def test_mot_inputs_found_by_fuzzing(
+    work: Path, mot_seeds: dict[str, bytes], file: str, content: bytes, message: str | None
+) -> None:
+    _write_mot(work / "found", {**mot_seeds, file: content})
+    if message is None:
+        result = evaluate(work / "found" / "gt", work / "found" / "SEQ.txt", "mot")
+        assert result.combined["HOTA"] == 0 and result.combined["CLR_TP"] == 0
+        return
+    with pytest.raises(InputError, match=message):
+        evaluate(work / "found" / "gt", work / "found" / "SEQ.txt", "mot")
+
+
+def test_deeply_nested_json_is_an_input_error(work: Path) -> None:
+    (work / "deep.json").write_text("[" * 100_000)
+    (work / "res.json").write_text("[]")
+    for fmt in ("tao", "bdd"):
+        with pytest.raises(InputError, match="nested too deeply"):
+            evaluate(work / "deep.json", work / "res.json", fmt)

@@ -132,3 +132,51 @@ def test_seqinfo_never_crashes(work: Path, ini: bytes) -> None:
         assert "\n" not in str(e) and "seqinfo.ini" in str(e)
         return
     assert frames.name == "SEQ" and math.isfinite(frames.fps) and frames.fps > 0
+
+
+def _result(**fields) -> list:
+    return [{"image_id": 1, "bbox": [1, 1, 2, 2], "score": 0.5, "category_id": 1, **fields}]
+
+
+def _polygon_on(image: dict, polygon: list) -> dict:
+    return {"images": [{"id": 1, **image}], "categories": [{"id": 1, "name": "a"}], "annotations": [
+        {"image_id": 1, "bbox": [1, 1, 2, 2], "category_id": 1, "segmentation": [polygon]}]}
+
+
+# Inputs the fuzzing found that crashed the readers (a traceback, or a segfault or an
+# out-of-memory kill inside pycocotools), each with the one-line error it gives now.
+FOUND = {
+    "deep nesting": ("[" * 100_000, "nested too deeply"),
+    "category id 2**70": (_result(category_id=2**70), "category_id must be an integer"),
+    "image id 2**70": (_result(image_id=2**70), "image_id must be an integer >= 1"),
+    "bbox of 10**400": (_result(bbox=[1, 1, 10**400, 2]), "bbox must be 4 numbers"),
+    "video id a list": (_result(video_id=[1]), "video_id must be numbers or strings"),
+    "image id a list": ({"images": [{"id": [1]}], "annotations": []}, "must be numbers or strings"),
+    "image height text": (_polygon_on({"height": "x", "width": 5}, [1, 1, 3, 1, 3, 3]),
+                          "mask height and width must be integers"),
+    "terapixel mask": (_polygon_on({"height": 10**6, "width": 10**6}, [1, 1, 3, 1, 3, 3]),
+                       "larger than 67108864 pixels"),
+    "polygon far away": (_polygon_on({"height": 6, "width": 5}, [1, 1, 1e12, 1, 3, 3]),
+                         "polygon coordinates must be numbers within the frame"),
+    "polygon NaN": (_polygon_on({"height": 6, "width": 5}, [1, 1, math.nan, 1, 3, 3]),
+                    "polygon coordinates must be numbers within the frame"),
+    "MOT frame 1e23": ("99999999999999999999999,-1,1,1,2,2,0.5\n", "frame must be <= 2147483648"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND))
+def test_inputs_found_by_fuzzing(work: Path, case: str) -> None:
+    content, message = FOUND[case]
+    path = work / ("found.txt" if isinstance(content, str) and "," in content else "found.json")
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(InputError, match=message) as e:
+        read_detections(path)
+    assert "\n" not in str(e.value)
+
+
+def test_seqinfo_infinite_frame_rate(work: Path) -> None:
+    (work / "INF" / "img1").mkdir(parents=True)
+    cv2.imwrite(str(work / "INF" / "img1" / "1.png"), np.zeros((4, 6, 3), np.uint8))
+    (work / "INF" / "seqinfo.ini").write_text("[Sequence]\nframeRate=inf\n")
+    with pytest.raises(InputError, match="frameRate must be a positive number"):
+        open_frames(work / "INF" / "img1")
