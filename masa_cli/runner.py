@@ -129,12 +129,13 @@ def run_tracking(
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
+    from masa_cli.outputs import finish_all, prepare_out_dir, write_errors
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out_dir)
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
-    with ExitStack() as stack:
+    with write_errors(out_dir), ExitStack() as stack:
         writers = [
             stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
             stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
@@ -156,6 +157,7 @@ def run_tracking(
                         writer.write(result.frame_idx, result.detections, result.image)
                 track_ids.update(result.detections.tracker_id.tolist())
                 progress.advance(task)
+        finish_all(writers)  # every output complete before any is renamed into place
     summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
     if not quiet:
         _print_summary(summary)
