@@ -212,6 +212,7 @@ def detect_track(
     start: opt.Start = 0,
     end: opt.End = None,
     stride: opt.Stride = 1,
+    strict: opt.Strict = False,
     tracker: opt.Preset = opt.TrackerPreset.tao,
     init_score_threshold: opt.InitScore = None,
     obj_score_threshold: opt.ObjScore = None,
@@ -243,7 +244,7 @@ def detect_track(
 
     gdino_only = {"--model": model, "--text-threshold": text_threshold, "--input-size": input_size}
     check_detector_options(detector, prompt, classes, gdino_only)
-    frames = open_frames(source, start=start, end=end, stride=stride)
+    frames = open_frames(source, start=start, end=end, stride=stride, strict=strict)
     settings = TrackerSettings(
         tracker.value,
         init_score_threshold,

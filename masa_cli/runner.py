@@ -103,6 +103,7 @@ class RunSummary:
     tracks: int
     seconds: dict[str, float]
     outputs: list[Path]
+    skipped: int = 0  # frames that could not be decoded
 
 
 def run_tracking(
@@ -129,13 +130,14 @@ def run_tracking(
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
+    from masa_cli.damaged import print_damaged_frames
     from masa_cli.outputs import finish_all, prepare_out_dir, write_errors
 
     prepare_out_dir(out_dir)
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
-    with write_errors(out_dir), ExitStack() as stack:
+    with write_errors(out_dir), ExitStack() as stack, print_damaged_frames():
         writers = [
             stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
             stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
@@ -158,7 +160,8 @@ def run_tracking(
                 track_ids.update(result.detections.tracker_id.tolist())
                 progress.advance(task)
         finish_all(writers)  # every output complete before any is renamed into place
-    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
+    outputs, skipped = [w.path for w in writers], frames.num_frames - timer.frames
+    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), outputs, skipped)
     if not quiet:
         _print_summary(summary)
     return summary
@@ -198,5 +201,8 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_row("total", f"{total:.2f}", f"{1000 * total / max(1, summary.frames):.1f}", style="bold")
     console.print(table)
     console.print(f"{summary.frames / total if total else 0:.2f} frames/s end to end")
+    if summary.skipped:
+        n = summary.skipped
+        console.print(f"{n} frame{'s' if n > 1 else ''} skipped (could not be decoded)")
     for path in summary.outputs:
         console.print(f"wrote {path}")

@@ -130,6 +130,7 @@ def segment_track(
     start: opt.Start = 0,
     end: opt.End = None,
     stride: opt.Stride = 1,
+    strict: opt.Strict = False,
     tracker: opt.Preset = opt.TrackerPreset.tao,
     init_score_threshold: opt.InitScore = None,
     obj_score_threshold: opt.ObjScore = None,
@@ -154,7 +155,7 @@ def segment_track(
         TrackerSettings, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps,
     )
 
-    frames = open_frames(source, start=start, end=end, stride=stride)
+    frames = open_frames(source, start=start, end=end, stride=stride, strict=strict)
     box_mode = _box_mode(mode, detections, detector)
     settings = TrackerSettings(
         tracker.value, init_score_threshold, obj_score_threshold, match_score_threshold, memory_frames,

@@ -28,6 +28,7 @@ def track(
     start: opt.Start = 0,
     end: opt.End = None,
     stride: opt.Stride = 1,
+    strict: opt.Strict = False,
     min_score: Annotated[
         Optional[float], typer.Option(help="Ignore detections scoring below this.", rich_help_panel=opt.INPUT)
     ] = None,
@@ -55,7 +56,7 @@ def track(
         TrackerSettings, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps,
     )
 
-    frames = open_frames(source, start=start, end=end, stride=stride)
+    frames = open_frames(source, start=start, end=end, stride=stride, strict=strict)
     table = read_detections(detections, min_confidence=min_score)
     check_frames(table, frames.total_frames, detections)
     names = parse_class_names(class_names, table.class_names)

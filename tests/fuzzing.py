@@ -44,9 +44,13 @@ JSON_SCALARS = st.one_of(
 #: Any JSON value, nested a little.
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=10,
 )
+
+
+_EDITS = ("truncate", "delete", "insert", "flip", "token", "token", "line")
 
 
 @st.composite
@@ -55,7 +59,7 @@ def mutated_bytes(draw: st.DrawFn, data: bytes) -> bytes:
     replaced by one of `TOKENS`, or a line duplicated."""
     data = bytearray(data)
     for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(["truncate", "delete", "insert", "flip", "token", "token", "line"]))
+        op = draw(st.sampled_from(_EDITS))
         at = draw(st.integers(0, len(data)))
         if op == "truncate":
             del data[at:]

@@ -25,7 +25,9 @@ def test_sigterm_raises_inside_and_the_old_handler_comes_back() -> None:
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_sigterm_mid_run_leaves_nothing(shared: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+def test_sigterm_mid_run_leaves_nothing(
+    shared: Path, tiny_checkpoint: Path, tmp_path: Path
+) -> None:
     pets = shared / "data" / "mot" / "PETS09-S2L1"
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -50,5 +52,6 @@ def test_sigterm_mid_run_leaves_nothing(shared: Path, tiny_checkpoint: Path, tmp
         proc.kill()
     assert proc.returncode not in (0, -signal.SIGTERM), stderr  # cleaned up, not killed
     assert "Traceback" not in stderr
-    assert stderr.strip().splitlines() == ["error: terminated (SIGTERM); no partial output was kept"]
+    message = "error: terminated (SIGTERM); no partial output was kept"
+    assert stderr.strip().splitlines() == [message]
     assert list(out.iterdir()) == []

@@ -112,7 +112,9 @@ def _write_mot(root: Path, files: dict[str, bytes]) -> None:
 
 @FUZZ
 @given(data=st.data())
-def test_mot_folders_never_crash(work: Path, mot_seeds: dict[str, bytes], data: st.DataObject) -> None:
+def test_mot_folders_never_crash(
+    work: Path, mot_seeds: dict[str, bytes], data: st.DataObject
+) -> None:
     files = dict(mot_seeds)
     name = data.draw(st.sampled_from(sorted(files)))
     files[name] = data.draw(hostile_file(files[name]))
@@ -127,7 +129,9 @@ def test_json_formats_never_crash(work: Path, data: st.DataObject, fmt: str) -> 
     which = data.draw(st.sampled_from(["gt", "res"]))
     for name, doc in docs.items():
         text = json.dumps(doc).encode()
-        (work / f"{name}.json").write_bytes(data.draw(hostile_file(text, doc)) if name == which else text)
+        if name == which:
+            text = data.draw(hostile_file(text, doc))
+        (work / f"{name}.json").write_bytes(text)
     _scored_or_input_error(work / "gt.json", work / "res.json", fmt)
 
 
