@@ -20,7 +20,7 @@ _EXPLORE = os.environ.get("MASA_FUZZ_EXAMPLES")
 
 #: Settings of every fuzz test.
 FUZZ = settings(
-    max_examples=int(_EXPLORE) if _EXPLORE else 60,
+    max_examples=int(_EXPLORE) if _EXPLORE else 100,
     derandomize=not _EXPLORE,
     deadline=None,
     database=None,
