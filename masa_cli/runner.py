@@ -137,7 +137,7 @@ def run_tracking(
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
-    with write_errors(out_dir), ExitStack() as stack, print_damaged_frames():
+    with write_errors(out_dir), ExitStack() as stack, print_damaged_frames() as skipped:
         writers = [
             stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
             stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
@@ -160,8 +160,8 @@ def run_tracking(
                 track_ids.update(result.detections.tracker_id.tolist())
                 progress.advance(task)
         finish_all(writers)  # every output complete before any is renamed into place
-    outputs, skipped = [w.path for w in writers], frames.num_frames - timer.frames
-    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), outputs, skipped)
+    outputs = [w.path for w in writers]
+    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), outputs, len(skipped))
     if not quiet:
         _print_summary(summary)
     return summary
