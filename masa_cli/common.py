@@ -27,14 +27,16 @@ def cli_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from masa.errors import InputError
+        from masa_cli.signals import sigterm_as_interrupt
 
         try:
-            return fn(*args, **kwargs)
+            with sigterm_as_interrupt():  # SIGTERM cleans up as Ctrl-C does
+                return fn(*args, **kwargs)
         except (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
             raise fail(str(e)) from None
         except ImportError as e:
             raise fail(f"missing optional dependency: {e}") from None
-        except KeyboardInterrupt:
-            raise fail("interrupted; no partial output was kept") from None
+        except KeyboardInterrupt as e:
+            raise fail(f"{e or 'interrupted'}; no partial output was kept") from None
 
     return wrapper  # type: ignore[return-value]

@@ -99,7 +99,7 @@ class TrackEngine:
         """
         o = self.options
         frames = open_source(item, start=o.input.start, end=o.input.end, stride=o.input.stride,
-                             fps=o.input.fps, timeout=o.input.stream_timeout)
+                             fps=o.input.fps, timeout=o.input.stream_timeout, strict=o.input.strict)
         try:
             return self._track(item, frames, out_dir, detections, progress)
         finally:

@@ -66,6 +66,12 @@ Out = Annotated[
 Start = Annotated[int, typer.Option(min=0, help="First frame (0-based).", rich_help_panel=INPUT)]
 End = Annotated[Optional[int], typer.Option(min=1, help="Stop before this frame (0-based, exclusive).", rich_help_panel=INPUT)]
 Stride = Annotated[int, typer.Option(min=1, help="Process every N-th frame.", rich_help_panel=INPUT)]
+Strict = Annotated[
+    bool,
+    typer.Option("--strict", help="Stop at the first frame that cannot be decoded (a corrupt image, "
+                 "a damaged or truncated video). Default: skip it with a warning; it gets no rows "
+                 "and the tracker never sees it.", rich_help_panel=INPUT),
+]
 Device = Annotated[str, typer.Option(help="'auto', 'cpu', 'cuda' or 'cuda:N'.")]
 Checkpoint = Annotated[
     Optional[str],

@@ -102,6 +102,7 @@ class RunSummary:
     outputs: list[Path]
     partial: str | None = None
     notes: list[str] = field(default_factory=list)
+    skipped: int = 0  # frames that could not be decoded
 
 
 def run_tracking(
@@ -136,12 +137,14 @@ def run_tracking(
         should_stop: polled after each frame; True ends the run there, keeping the outputs.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
+    from masa_cli.damaged import print_damaged_frames
+    from masa_cli.outputs import finish_all, prepare_out_dir, write_errors
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    prepare_out_dir(out_dir)
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
-    with ExitStack() as stack:
+    with write_errors(out_dir), ExitStack() as stack, print_damaged_frames() as skipped:
         writers = [
             stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
             stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
@@ -179,7 +182,9 @@ def run_tracking(
                     progress.advance(task)
             if not own:
                 progress.remove_task(task)
-    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers])
+        finish_all(writers)  # every output complete before any is renamed into place
+    outputs = [w.path for w in writers]
+    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), outputs, skipped=len(skipped))
     if own and not quiet:
         _print_summary(summary)
     return summary
@@ -229,5 +234,8 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_row("total", f"{total:.2f}", f"{1000 * total / max(1, summary.frames):.1f}", style="bold")
     console.print(table)
     console.print(f"{summary.frames / total if total else 0:.2f} frames/s end to end")
+    if summary.skipped:
+        n = summary.skipped
+        console.print(f"{n} frame{'s' if n > 1 else ''} skipped (could not be decoded)")
     for path in summary.outputs:
         console.print(f"wrote {path}")

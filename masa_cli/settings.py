@@ -32,6 +32,7 @@ class InputOptions:
     stride: opt.Stride = 1
     fps: opt.Fps = None
     stream_timeout: opt.StreamTimeout = 10.0
+    strict: opt.Strict = False
 
 
 @dataclass(frozen=True)

@@ -130,12 +130,13 @@ def test_failure_mid_run_leaves_no_partial_files(pets: Path, tiny_checkpoint: Pa
     frames.mkdir()
     for name in sorted(p.name for p in (pets / "img1").iterdir())[:3]:
         shutil.copy(pets / "img1" / name, frames / name)
-    (frames / "000004.jpg").write_bytes(b"not a jpeg")  # fails while tracking, after 3 frames
+    (frames / "000004.jpg").write_bytes(b"not a jpeg")  # with --strict, fails after 3 frames
     dets = tmp_path / "dets.txt"
     lines = (pets / "det" / "det.txt").read_text().splitlines()
     dets.write_text("\n".join(line for line in lines if int(line.split(",")[0]) <= 4) + "\n")
     out = tmp_path / "out"
-    result = _track(str(frames), "--detections", str(dets), "--checkpoint", str(tiny_checkpoint), "--out", str(out))
+    result = _track(str(frames), "--detections", str(dets), "--checkpoint", str(tiny_checkpoint), "--out", str(out),
+                    "--strict")
     assert result.exit_code == 2 and "000004.jpg" in result.stderr
     assert list(out.iterdir()) == []  # no outputs, no temporary files
 

@@ -54,6 +54,7 @@ _MOT20_DISTRACTORS = _MOT_DISTRACTORS + (6,)  # + non_mot_vehicle (:328-329)
 # bdd100k.py:65-66
 BDD_CLASSES = dict(pedestrian=1, rider=2, car=4, bus=5, truck=6, train=7, motorcycle=10, bicycle=11)
 _BDD_DISTRACTORS = {"other person": 3, "trailer": 8, "other vehicle": 9}
+_MAX_SEQ_LENGTH = 2**24  # frames of one MOT sequence (per-frame arrays are allocated)
 
 
 def check_unique_ids(table: DetectionTable, what: str, seq: str) -> None:
@@ -224,12 +225,21 @@ def _seq_length(seq_dir: Path) -> int:
     parser = configparser.ConfigParser()
     try:
         parser.read(ini)
-        return int(parser["Sequence"]["seqLength"])
+        length = int(parser["Sequence"]["seqLength"])
     except (KeyError, ValueError, configparser.Error):
         raise InputError(f"{ini}: no valid [Sequence] seqLength") from None
+    if not 1 <= length <= _MAX_SEQ_LENGTH:
+        raise InputError(f"{ini}: seqLength must be within 1..{_MAX_SEQ_LENGTH}, but got {length}")
+    return length
 
 
 def _mot_table(rows: np.ndarray, path: Path, length: int, is_gt: bool) -> DetectionTable:
+    whole = rows[:, [0, 1, 7] if rows.shape[1] >= 8 else [0, 1]]  # frame, id, class
+    bad = ~np.isfinite(rows[:, :8]).all(axis=1) | (np.abs(whole) > 2**31).any(axis=1)
+    if bad.any():
+        raise InputError(
+            f"{path}: data row {int(np.flatnonzero(bad)[0]) + 1}: NaN, infinite or too large value"
+        )
     frame = rows[:, 0].astype(np.int64) - 1
     bad = (frame < 0) | (frame >= length)
     if bad.any():
@@ -306,6 +316,8 @@ def load_json(path: Path):
             return json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise InputError(f"cannot read {path} as JSON: {e}") from None
+    except RecursionError:
+        raise InputError(f"cannot read {path} as JSON: nested too deeply") from None
 
 
 def require_field(entry: dict, key: str, path: Path, n: int):

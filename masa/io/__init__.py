@@ -13,11 +13,12 @@ from masa.io.detections import (
     read_detections,
     read_mot_detections,
 )
-from masa.io.video import Frame, FrameSource, natural_key, open_frames
+from masa.io.video import DamagedFrameWarning, Frame, FrameSource, natural_key, open_frames
 from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
 
 __all__ = [
     "MOT_CLASS_NAMES",
+    "DamagedFrameWarning",
     "DetectionTable",
     "Frame",
     "FrameSource",

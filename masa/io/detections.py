@@ -30,6 +30,9 @@ MOT_CLASS_NAMES = {
     10: "occluder_on_ground", 11: "occluder_full", 12: "reflection", 13: "crowd",
 }
 _AGNOSTIC_NAMES = {0: "object"}
+_MAX_INDEX = 2**31  # frames, ids and classes in a txt file are whole numbers up to this
+#: Largest mask read from a file, in pixels (8192 x 8192; an 8K UHD frame has 33 M).
+MAX_MASK_PIXELS = 2**26
 _SPLIT = re.compile(r"[,\s]+")
 
 
@@ -184,12 +187,15 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
 
     Raises:
         InputError: missing or empty file, wrong column count, non-numbers, NaN/inf, frame < 1,
-            non-integer frame/id/class, w <= 0 or h <= 0; the message names `file:line`.
+            non-integer frame/id/class, frame/id/class beyond 2**31, w <= 0 or h <= 0; the
+            message names `file:line`.
     """
     path = Path(path)
     values, line_no = _parse_mot_rows(path, _read_text(path))
     frame, ids = values[:, 0], values[:, 1]
     _first_bad(path, line_no, frame < 1, "frame must be >= 1", frame)
+    _first_bad(path, line_no, frame > _MAX_INDEX, f"frame must be <= {_MAX_INDEX}", frame)
+    _first_bad(path, line_no, np.abs(ids) > _MAX_INDEX, f"id must be within +-{_MAX_INDEX}", ids)
     _first_bad(path, line_no, frame != np.round(frame), "frame must be an integer", frame)
     _first_bad(path, line_no, ids != np.round(ids), "id must be an integer", ids)
     _first_bad(path, line_no, values[:, 4] <= 0, "width must be > 0", values[:, 4])
@@ -199,7 +205,7 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
     class_names = dict(_AGNOSTIC_NAMES)
     if is_gt and values.shape[1] >= 8 and (values[:, 7] >= 1).any():
         cls = values[:, 7]
-        bad_class = (cls < 1) | (cls != np.round(cls))
+        bad_class = (cls < 1) | (cls != np.round(cls)) | (cls > _MAX_INDEX)
         _first_bad(path, line_no, bad_class, "class must be an integer >= 1", cls)
         class_id = cls.astype(np.int64)
         class_names = {int(c): MOT_CLASS_NAMES.get(int(c), str(c)) for c in np.unique(class_id)}
@@ -218,7 +224,8 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
 def _is_class_column(column: np.ndarray) -> bool:
     """A det-layout column 8 holds class ids when every value is an integer >= 1 (MOT15 det files
     put world coordinates there, -1 when unknown)."""
-    return bool(len(column)) and bool(np.all((column >= 1) & (column == np.round(column))))
+    whole = (column >= 1) & (column == np.round(column)) & (column <= _MAX_INDEX)
+    return bool(len(column)) and bool(np.all(whole))
 
 
 def _load_json(path: Path) -> Any:
@@ -227,6 +234,8 @@ def _load_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{path}:{e.lineno}: invalid JSON ({e.msg})") from e
+    except RecursionError:
+        raise InputError(f"{path}: invalid JSON (nested too deeply)") from None
 
 
 def _coco_parts(path: Path, obj: Any) -> tuple[list, list | None, list | None, bool]:
@@ -247,6 +256,8 @@ def _image_table(path: Path, images: list) -> dict[Any, dict[str, Any]]:
     for i, image in enumerate(images):
         if not isinstance(image, dict) or "id" not in image:
             raise InputError(f"{path}: image {i}: missing key 'id'")
+        if not (_is_key(image["id"]) and _is_key(image.get("video_id"))):
+            raise InputError(f"{path}: image {i}: 'id' and 'video_id' must be numbers or strings")
         frame = image.get("frame_index", image.get("frame_id"))
         table[image["id"]] = {
             "frame": frame, "video_id": image.get("video_id"),
@@ -272,7 +283,7 @@ def _to_rle(where: str, seg: Any, size: tuple[int, int] | None) -> dict[str, Any
         size, counts = seg.get("size"), seg.get("counts")
         if not (isinstance(size, list) and len(size) == 2 and all(_is_int(v) for v in size)):
             raise InputError(f"{where}: RLE segmentation needs 'size' [height, width]")
-        h, w = int(size[0]), int(size[1])
+        h, w = _mask_size(where, size[0], size[1])
         runs = counts if isinstance(counts, list) else _rle_runs(where, counts)
         if not all(isinstance(r, int) and r >= 0 for r in runs) or sum(runs) != h * w:
             raise InputError(f"{where}: RLE counts do not cover the {h}x{w} mask exactly")
@@ -286,10 +297,26 @@ def _to_rle(where: str, seg: Any, size: tuple[int, int] | None) -> dict[str, Any
             f"{where}: polygon segmentation needs the frame size: add height/width to 'images' "
             "or pass image_size"
         )
+    size = _mask_size(where, *size)
+    reach = 2 * max(size)  # pycocotools rasterises the outline: bound it
     for poly in seg:
         if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
             raise InputError(f"{where}: a polygon must be a flat list of at least 3 x,y pairs")
+        if not all(isinstance(v, (int, float)) and -reach <= v <= reach for v in poly):
+            raise InputError(f"{where}: polygon coordinates must be numbers within the frame")
     return mask_utils.merge(mask_utils.frPyObjects(seg, *size))
+
+
+def _mask_size(where: str, height: Any, width: Any) -> tuple[int, int]:
+    """(height, width) of a mask, refusing sizes that are not a frame's (a hostile file must not
+    make masa allocate more than `MAX_MASK_PIXELS` bytes per decoded mask)."""
+    if not (_is_int(height) and _is_int(width) and height >= 1 and width >= 1):
+        raise InputError(f"{where}: mask height and width must be integers >= 1")
+    if height * width > MAX_MASK_PIXELS:
+        raise InputError(
+            f"{where}: mask size {int(height)}x{int(width)} is larger than {MAX_MASK_PIXELS} pixels"
+        )
+    return int(height), int(width)
 
 
 def _rle_runs(where: str, counts: Any) -> list[int]:
@@ -329,12 +356,14 @@ def _parse_annotation(
     try:
         bbox = np.asarray(ann["bbox"], dtype=np.float64).reshape(4)
         score = float(ann.get("score", 1.0))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InputError(f"{where}: bbox must be 4 numbers [x, y, w, h], score a number") from None
     if not (np.isfinite(bbox).all() and np.isfinite(score)):
         raise InputError(f"{where}: NaN or infinite value in bbox or score")
     if bbox[2] <= 0 or bbox[3] <= 0:
         raise InputError(f"{where}: width and height must be > 0, but got {bbox[2]:g}x{bbox[3]:g}")
+    if not (_is_key(ann.get("image_id")) and _is_key(ann.get("video_id"))):
+        raise InputError(f"{where}: image_id and video_id must be numbers or strings")
     image = None
     if images is not None and "image_id" in ann:
         image = images.get(ann["image_id"])
@@ -356,11 +385,19 @@ def _parse_annotation(
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, float)) and bool(np.isfinite(value)) and value == int(value)
+    """`value` is a whole number that fits in int64 (an int, or a float such as 3.0)."""
+    if isinstance(value, float):
+        return value.is_integer() and abs(value) < 2**63
+    return isinstance(value, int) and -(2**63) <= value < 2**63
+
+
+def _is_key(value: Any) -> bool:
+    """`value` can identify an image or a video: None (absent), a number or a string."""
+    return value is None or isinstance(value, (int, float, str))
 
 
 def _image_id_frame(where: str, image_id: Any) -> int:
-    if not isinstance(image_id, int) or image_id < 1:
+    if not isinstance(image_id, int) or not _is_int(image_id) or image_id < 1:
         raise InputError(f"{where}: without 'images', image_id must be an integer >= 1")
     return image_id - 1
 
@@ -407,7 +444,7 @@ def _masks(
         where, image = f"{path}: annotation {r['index']}", r["image"]
         size = image_size
         if image and image["height"] and image["width"]:
-            size = (int(image["height"]), int(image["width"]))
+            size = (image["height"], image["width"])
         rle = _to_rle(where, r["segmentation"], size)
         seen = frame_sizes.setdefault(r["frame"], tuple(rle["size"]))
         if seen != tuple(rle["size"]):
@@ -462,7 +499,7 @@ def read_coco_detections(
     xyxy = np.array([r["bbox"] for r in rows], dtype=np.float64).reshape(-1, 4)  # (N, 4) xywh
     xyxy[:, 2:] += xyxy[:, :2]
     track_ids = [r["track_id"] for r in rows]
-    has_tracks = bool(rows) and all(isinstance(t, int) for t in track_ids)
+    has_tracks = bool(rows) and all(isinstance(t, int) and _is_int(t) for t in track_ids)
     return DetectionTable(
         np.array([r["frame"] for r in rows], dtype=np.int64), xyxy,
         np.array([r["score"] for r in rows]), np.array([r["category_id"] for r in rows], np.int64),

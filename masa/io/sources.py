@@ -178,16 +178,17 @@ def expand_sources(args: Sequence[str], *, exclude: Sequence[str | Path] = ()) -
 
 def open_source(
     item: VideoItem, *, start: int = 0, end: int | None = None, stride: int = 1, fps: float | None = None,
-    timeout: float = 10.0,
+    timeout: float = 10.0, strict: bool = False,
 ) -> FrameSource:
-    """Opens a video of `expand_sources` (see `open_frames` and `masa.io.stream.open_stream`)."""
+    """Opens a video of `expand_sources` (see `open_frames` and `masa.io.stream.open_stream`);
+    `strict` applies to files and folders (a stream ends where it can no longer be read)."""
     if item.live:
         from masa.io.stream import open_stream
 
         webcam = int(item.source) if item.kind == "webcam" else None
         return open_stream(item.source, name=item.name, start=start, end=end, stride=stride, fps=fps,
                            timeout=timeout, webcam=webcam)
-    return open_frames(item.source, start=start, end=end, stride=stride, fps=fps)
+    return open_frames(item.source, start=start, end=end, stride=stride, fps=fps, strict=strict)
 
 
 def find_detections(folder: Path, item: VideoItem) -> Path:

@@ -75,6 +75,7 @@ class _AtomicWriter:
         self.path = Path(path)
         self._tmp = _temp_path(self.path)
         self._closed = False
+        self._finished = False
 
     def write(
         self, frame_idx: int, detections: Detections, image: np.ndarray | None = None
@@ -91,12 +92,28 @@ class _AtomicWriter:
             raise RuntimeError(f"{type(self).__name__} for {self.path} is already closed")
         self._write(frame_idx, detections, image)
 
-    def close(self) -> None:
-        """Finishes the file and moves it to `path`. Aborts (and re-raises) if finishing fails."""
-        if self._closed:
+    def finish(self) -> None:
+        """Completes the temporary file without moving it to `path` (the first half of `close`).
+
+        A caller with several outputs finishes them all before closing any, so a failure (a full
+        disk) leaves none of them. Aborts (and re-raises) if finishing fails.
+        """
+        if self._closed or self._finished:
             return
         try:
             self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def close(self) -> None:
+        """Finishes the file (if `finish` has not) and moves it to `path`. Aborts (and re-raises)
+        if either fails."""
+        if self._closed:
+            return
+        self.finish()
+        try:
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()

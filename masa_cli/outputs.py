@@ -1,0 +1,59 @@
+"""The output folder of the tracking commands: one-line errors for a bad `--out`, a folder that
+cannot be written, or a full disk, and no output unless every output could be written."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from masa.errors import InputError
+
+__all__ = ["prepare_out_dir", "write_errors", "finish_all"]
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """Creates `out_dir` and its parents when missing.
+
+    Raises:
+        InputError: `out_dir` (or a parent) is a file, or the folder cannot be created.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file, not a folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"--out {out_dir}: cannot create the folder ({e.strerror or e})") from None
+
+
+@contextmanager
+def write_errors(out_dir: Path) -> Iterator[None]:
+    """Turns an `OSError` about the outputs into a one-line `InputError` naming `out_dir`.
+
+    An error about the outputs is one without a file name (a write to an open file: no space left,
+    quota exceeded, I/O error) or one naming a path inside `out_dir` (permission denied, read-only
+    file system). Other `OSError`s pass through unchanged.
+    """
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None and not _inside(Path(str(e.filename)), out_dir):
+            raise
+        raise InputError(f"cannot write the outputs to {out_dir}: {e.strerror or e}") from None
+
+
+def finish_all(writers: Sequence[Any]) -> None:
+    """Completes every writer's temporary file before any is renamed into place (writers without
+    `finish` complete on close), so that a full disk at the end leaves no output at all."""
+    for writer in writers:
+        finish = getattr(writer, "finish", None)
+        if finish is not None:
+            finish()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
