@@ -116,7 +116,7 @@ class TrackEngine:
             table = read_detections(detections, min_confidence=o.input.min_score)
             if frames.total_frames is not None:
                 check_frames(table, frames.total_frames, detections)
-        tracker = build_tracker(o.tracker, stream_fps(frames))
+        tracker = build_tracker(o.tracker, stream_fps(frames), index_fps=frames.fps)
         models = self.models
         writers: list[Any] = []
         if o.segment is not None:

@@ -51,7 +51,7 @@ def build_masa_tracker(settings: Any, fps: float) -> Any:
     if settings.memory_seconds is not None:
         changes["reid_memory"] = settings.memory_seconds
     elif settings.memory_frames is not None:
-        changes["reid_memory"] = settings.memory_frames / fps
+        changes["reid_memory"] = settings.memory_frames / fps  # frames of the source's own rate
     try:
         return MasaTracker(config.replace(**changes), fps=fps)
     except ValueError as e:

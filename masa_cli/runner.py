@@ -19,13 +19,15 @@ __all__ = [
 ]
 
 
-def build_tracker(settings: TrackerSettings, fps: float) -> Any:
+def build_tracker(settings: TrackerSettings, fps: float, *, index_fps: float | None = None) -> Any:
     """Builds the preset's tracker with the given overrides.
 
     Args:
         settings: the command-line options.
         fps: frames per second of the processed stream (video fps / stride); sets the TAO
             tracker's distance-gate growth and converts `memory_seconds`.
+        index_fps: the source's own frame rate, which `--tracker masa` measures time with (it
+            reads the gaps between frame indices); `fps` when None.
     """
     from masa.tracking import (
         build_bdd_tracker,
@@ -37,7 +39,7 @@ def build_tracker(settings: TrackerSettings, fps: float) -> Any:
     from masa_cli.fusion_tracker import build_masa_tracker, check_official
 
     if settings.preset == "masa":
-        return build_masa_tracker(settings, fps)
+        return build_masa_tracker(settings, fps if index_fps is None else index_fps)
     check_official(settings)
     if settings.memory_frames is not None and settings.memory_seconds is not None:
         raise InputError("give --memory-frames or --memory-seconds, not both")
@@ -173,6 +175,7 @@ def run_tracking(
                     need_images=any(not isinstance(w, (MotTxtWriter, TaoJsonWriter)) for w in writers),
                     on_online_frame=lambda _: progress.advance(task), timer=timer,
                 )
+                stack.callback(results.close)  # on any error, the spool goes with the outputs
             for result in results:
                 with timer.stage("write"):
                     for writer in writers:

@@ -36,7 +36,7 @@ def test_help_lists_every_command_fast() -> None:
 
 
 def test_track_writes_mot_tao_and_h264(pets: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
-    result = _track(str(pets / "img1"), "--detections", str(pets / "det" / "det.txt"),
+    result = _track(str(pets / "img1"), "--detections", str(pets / "det" / "det.txt"), "--tracker", "tao",
                     "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path), "--end", str(NUM_FRAMES))
     assert result.exit_code == 0, result.output
     mot = (tmp_path / "PETS09-S2L1.txt").read_text().splitlines()

@@ -9,7 +9,7 @@ the spool closes.
 
 from __future__ import annotations
 
-import os
+import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -30,7 +30,8 @@ class DetectionSpool:
     """
 
     def __init__(self, folder: Path, name: str) -> None:
-        self.path = Path(folder) / f".{name}.{os.getpid()}.spool.tmp"
+        # named like the writers' temporaries, so a rerun after a killed run removes it too
+        self.path = Path(folder) / f".{name}.spool.{secrets.token_hex(4)}.tmp"
         self._file: BinaryIO | None = None
         self.frames = 0
 
@@ -66,7 +67,7 @@ class DetectionSpool:
         ]
         if detections.mask is not None:
             mask = detections.mask.detach().cpu().numpy().astype(bool)
-            records += [np.array(mask.shape, dtype=np.int64), np.packbits(mask.reshape(n, -1), axis=1)]
+            records += [np.array(mask.shape, dtype=np.int64), np.packbits(mask.reshape(n, mask.shape[1] * mask.shape[2]), axis=1)]
         for record in records:
             np.save(self._file, record, allow_pickle=False)
         self.frames += 1
@@ -81,7 +82,8 @@ class DetectionSpool:
             while self._file.tell() < end:
                 yield self._read_frame()
         finally:
-            self._file.seek(end)
+            if self._file is not None:  # a reader abandoned after the spool closed needs nothing
+                self._file.seek(end)
 
     def _read_frame(self) -> tuple[int, Detections]:
         def load() -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from masa.errors import InputError
-from masa.io.video import DEFAULT_IMAGE_FPS, FrameSource
+from masa.io.video import DEFAULT_IMAGE_FPS, Frame, FrameSource
 
 __all__ = ["STREAM_SCHEMES", "StreamSource", "open_stream", "webcam_device"]
 
@@ -92,14 +92,14 @@ class _LiveReader:
         except (av.error.FFmpegError, OSError) as e:
             self.ended_early = f"the stream dropped after {position} frames ({_reason(e, self.timeout)})"
 
-    def read(self, indices: range) -> Iterator[np.ndarray]:
+    def read(self, indices: range) -> Iterator[Frame]:
         wanted = iter(indices)
         target = next(wanted, None)
         for position, image in enumerate(self._decoded()):
             if target is None:
                 return
             if position == target:
-                yield image
+                yield Frame(position, image)
                 target = next(wanted, None)
 
     def close(self) -> None:

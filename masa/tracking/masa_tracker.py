@@ -76,8 +76,9 @@ class MasaTracker:
 
     Args:
         config: thresholds (`MasaTrackerConfig`); defaults when None.
-        fps: frame rate of the processed stream (video fps / stride): converts the settings'
-            seconds into frames and scales the Kalman filter's time step.
+        fps: frame rate of the frame indices passed to `update` (the video's own rate, whatever
+            the stride): converts frame-index differences into seconds for the settings and the
+            Kalman filter's time step.
     """
 
     def __init__(self, config: MasaTrackerConfig | None = None, *, fps: float = 30.0) -> None:
@@ -96,7 +97,8 @@ class MasaTracker:
         self._summaries: dict[int, TrackletSummary] = {}
         self._next_key = 0
         self._next_id = 0
-        self._frame: int | None = None
+        self._frame: int | None = None  # frame index of the last update
+        self._previous: int | None = None  # and of the one before (processed frames, any stride)
         self._cmc = None
         if self.config.camera_motion:
             from masa.tracking.cmc import CameraMotion
@@ -162,7 +164,7 @@ class MasaTracker:
     def _advance(self, frame_idx: int, image: np.ndarray | None) -> None:
         """Predicts every track to `frame_idx` and forgets tracks lost for too long."""
         steps = 0 if self._frame is None else frame_idx - self._frame
-        self._frame = frame_idx
+        self._previous, self._frame = self._frame, frame_idx
         t = self.tracks
         if self._cmc is not None and image is not None:
             t.mean, t.cov = self._cmc.apply(image, t.mean, t.cov)
@@ -183,7 +185,9 @@ class MasaTracker:
         rows = np.full(len(xyxy), -1, np.int64)
         free_tracks = np.ones(len(t), bool)
         lost = self._lost_seconds(frame_idx)
-        frame_step = 1.0 / self.fps + 1e-9
+        # seconds since the previous processed frame (a stride or skipped frames make it longer)
+        previous = frame_idx - 1 if self._previous is None else self._previous
+        frame_step = (frame_idx - previous) / self.fps + 1e-9
         pred = cxcywh_to_xyxy(t.mean[:, :4])
         confirmed = t.state == CONFIRMED
         high = score >= cfg.high_score_threshold
@@ -222,7 +226,7 @@ class MasaTracker:
         return self.config.appearance_weight * float(np.clip((self.calibration.reliability - 1) / 2, 0, 1))
 
     def _frame_motion(self, trks: np.ndarray) -> np.ndarray:
-        """How far each track moves per processed frame, in its box sizes (Kalman velocity)."""
+        """How far each track moves per frame index, in its box sizes (Kalman velocity)."""
         mean = self.tracks.mean[trks]
         size = np.sqrt(np.maximum(mean[:, 2] * mean[:, 3], 1e-9))
         return np.linalg.norm(mean[:, 4:6], axis=1) * (REFERENCE_FPS / self.fps) / size
@@ -231,8 +235,9 @@ class MasaTracker:
         cfg = self.config
         # the spread grows with the track's speed (a fast mover's turn misses the prediction by
         # more) and with the time since it was seen
-        sigma = (cfg.center_sigma + 0.5 * self._frame_motion(trks)
-                 + 0.5 * cfg.max_speed * np.maximum(lost - 1.0 / self.fps, 0))
+        step = (self._frame - (self._frame - 1 if self._previous is None else self._previous)) / self.fps
+        sigma = (cfg.center_sigma + 0.5 * self._frame_motion(trks) * step * self.fps
+                 + 0.5 * cfg.max_speed * np.maximum(lost - step, 0))
         motion = motion_similarity(det_xyxy, pred_xyxy, sigma)
         weight = self._appearance_weight()
         if embeds is None or weight == 0 or self.tracks.embeds.shape[1] != embeds.shape[1]:
@@ -296,7 +301,7 @@ class MasaTracker:
         if embeds is not None and t.embeds.shape[1] == embeds.shape[1]:
             w = self.config.new_embed_weight
             t.embeds[rows] = unit_rows((1 - w) * t.embeds[rows] + w * embeds)
-        consecutive = t.last_frame[rows] >= frame_idx - 1
+        consecutive = t.last_frame[rows] >= (frame_idx - 1 if self._previous is None else self._previous)
         t.hits[rows] = np.where(consecutive | (t.state[rows] == CONFIRMED), t.hits[rows] + 1, 1)
         t.last_frame[rows], t.confidence[rows], t.class_id[rows] = frame_idx, score, class_id
         promote = rows[(t.state[rows] == TENTATIVE) & (t.hits[rows] >= self.config.min_hits)]

@@ -26,3 +26,12 @@ def test_round_trip_with_masks_and_cleanup(tmp_path):
             assert len(frames[1][1]) == 0
         assert spool.path.exists()
     assert not spool.path.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_frame_without_detections_keeps_its_mask_shape(tmp_path):
+    empty = Detections(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64),
+                       mask=torch.zeros(0, 5, 7, dtype=torch.bool), tracker_id=torch.zeros(0, dtype=torch.int64))
+    with DetectionSpool(tmp_path, "clip") as spool:
+        spool.append(0, empty)
+        ((frame_idx, back),) = list(spool)
+    assert frame_idx == 0 and back.mask.shape == (0, 5, 7)

@@ -152,3 +152,18 @@ def test_camera_motion_option_feeds_the_tracker_the_frame():
     image = np.zeros((64, 64, 3), np.uint8)
     out = tracker.update(frame([box(30, 30, size=10)]), 0, image=image)
     assert len(out) == 1
+
+
+def test_a_stride_is_not_a_gap():
+    """Frame indices 0, 8, 16, ... at the video's own rate: consecutive processed frames."""
+    def run(stride):
+        tracker = MasaTracker(fps=24.0)
+        ids = []
+        for t in range(0, 12 * stride, stride):
+            out = tracker.update(frame([box(100 + 2 * t, 100), box(400, 300 - 2 * t)]), t)
+            ids.append(out.tracker_id.tolist())
+        return ids
+
+    for stride in (1, 8):
+        ids = run(stride)
+        assert ids[0] == [-1, -1] and all(row == ids[1] for row in ids[1:]) and sorted(ids[1]) == [0, 1]
