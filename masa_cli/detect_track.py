@@ -227,6 +227,7 @@ def detect_track(
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
     quiet: opt.Quiet = False,
+    format: opt.Formats = opt.DEFAULT_FORMATS, save_frames: opt.SaveFrames = False,
 ) -> None:
     """Detect and track: writes SOURCE.txt (MOT), SOURCE.json (TAO) and SOURCE.mp4 (overlay)."""
     from masa.detectors import DetectAhead, FilteredDetector, resolve_class_ids
@@ -290,6 +291,7 @@ def detect_track(
         trace_length=trace_length,
         quiet=quiet,
         synchronize=dev.type == "cuda",
+        formats=format, save_frames=save_frames,
     )
     unmatched = base.unmatched_phrases() if hasattr(base, "unmatched_phrases") else []
     if unmatched:

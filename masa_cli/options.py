@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from masa_cli.export_formats import DEFAULT_FORMATS
+
 TRACKING = "Tracker"
 INPUT = "Input"
 OUTPUT = "Output"
@@ -100,3 +102,30 @@ ClassNames = Annotated[
                  rich_help_panel=OUTPUT),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+
+
+def _check_formats(value: str) -> str:
+    """Rejects an unknown `--format` name while parsing, before any model loads."""
+    from masa.errors import InputError
+    from masa_cli.common import fail
+    from masa_cli.export_formats import parse_formats
+
+    try:
+        parse_formats(value)
+    except InputError as e:
+        raise fail(str(e)) from None
+    return value
+
+
+Formats = Annotated[
+    str,
+    typer.Option("--format", help="Files to write, comma-separated: mot (NAME.txt), tao (NAME.json), coco "
+                 "(NAME.coco.json), cvat (NAME.cvat.xml), labelstudio (NAME.labelstudio.json + .xml config), "
+                 "yolo (NAME_yolo/ dataset). The overlay video is --video.", callback=_check_formats,
+                 rich_help_panel=OUTPUT),
+]
+SaveFrames = Annotated[
+    bool,
+    typer.Option("--save-frames", help="With --format yolo: also write each frame as a JPEG into the dataset.",
+                 rich_help_panel=OUTPUT),
+]

@@ -12,6 +12,7 @@ import numpy as np
 
 from masa.errors import InputError
 from masa.pipeline import StageTimer, resolve_device, track_frames
+from masa_cli.export_formats import DEFAULT_FORMATS, ExportContext, build_writers, parse_formats
 
 __all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
 
@@ -119,28 +120,35 @@ def run_tracking(
     quiet: bool,
     synchronize: bool = False,
     extra_writers: Sequence[Callable[[Path, str], Any]] = (),
+    formats: str = DEFAULT_FORMATS,
+    save_frames: bool = False,
 ) -> RunSummary:
-    """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
+    """Runs `masa.pipeline.track_frames` over `frames` and writes the `formats` and the video.
 
     Every output is written atomically: on any error or interrupt none of them is left behind.
 
     Args:
         extra_writers: factories `(out_dir, name) -> writer` for more outputs (e.g. MOTS JSON);
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
+        formats: comma-separated names of `masa_cli.export_formats.FORMATS` (default: MOT txt and
+            TAO JSON); one whose file an extra writer already writes is skipped.
+        save_frames: put the frames into the YOLO dataset (needs `yolo` in `formats`).
     """
-    from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
+    from masa.io.writers import OverlayVideoWriter
 
+    export_names = parse_formats(formats, save_frames)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
+    context = ExportContext(
+        out_dir, name, class_names, frames.width, frames.height, frames.fps, frames.total_frames,
+        getattr(frames, "path", None), tcc, save_frames,
+    )
     with ExitStack() as stack:
-        writers = [
-            stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
-            stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
-                                              class_names=class_names, temporal_class_consistency=tcc)),
-        ]
-        writers += [stack.enter_context(make(out_dir, name)) for make in extra_writers]
+        extras = [stack.enter_context(make(out_dir, name)) for make in extra_writers]
+        writers = build_writers(export_names, context, taken=[w.path for w in extras])
+        writers = [stack.enter_context(w) for w in writers] + extras
         if video:
             writers.append(stack.enter_context(OverlayVideoWriter(
                 out_dir / f"{name}.mp4", fps=stream_fps(frames),

@@ -145,6 +145,7 @@ def segment_track(
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
     quiet: opt.Quiet = False,
+    format: opt.Formats = opt.DEFAULT_FORMATS, save_frames: opt.SaveFrames = False,
 ) -> None:
     """Segment and track: writes SOURCE.mots.json (MOTS, RLE), SOURCE.coco.json (COCO-video with
     segmentation), SOURCE.txt, SOURCE.json and SOURCE.mp4 (masks drawn)."""
@@ -182,7 +183,7 @@ def segment_track(
     run_tracking(
         frames=frames, detect=segmenter, embedder=segmenter, tracker=tracker_, out_dir=out, class_names=names,
         tcc=tcc, video=video, trace_length=trace_length, quiet=quiet, synchronize=dev.type == "cuda",
-        extra_writers=_mask_writers(frames, names, png_ids),
+        extra_writers=_mask_writers(frames, names, png_ids), formats=format, save_frames=save_frames,
     )
 
 
@@ -237,7 +238,8 @@ def _box_source(mode: BoxMode, detections: Path | None, frames: Any, **kw: Any) 
 
 def _mask_writers(frames: Any, names: dict[int, str], png_ids: bool) -> list[Any]:
     """Factories `(out_dir, name) -> writer` for the mask outputs."""
-    from masa.io.mots import CocoVideoJsonWriter, IdMapPngWriter, MotsJsonWriter
+    from masa.io.export import CocoVideoJsonWriter
+    from masa.io.mots import IdMapPngWriter, MotsJsonWriter
 
     size = {"width": frames.width, "height": frames.height}
     writers = [

@@ -46,6 +46,7 @@ def track(
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
     quiet: opt.Quiet = False,
+    format: opt.Formats = opt.DEFAULT_FORMATS, save_frames: opt.SaveFrames = False,
 ) -> None:
     """Track boxes from any detector: writes SOURCE.txt (MOTChallenge), SOURCE.json (TAO) and SOURCE.mp4."""
     from masa.errors import InputError
@@ -75,4 +76,5 @@ def track(
         frames=frames, detect=lambda frame_idx, image: table.get(frame_idx), embedder=adapter,
         tracker=tracker_, out_dir=out, class_names=names, tcc=tcc, video=video,
         trace_length=trace_length, quiet=quiet, synchronize=dev.type == "cuda",
+        formats=format, save_frames=save_frames,
     )

@@ -59,13 +59,15 @@ class FrameSource:
         total_frames: number of frames in the whole source, ignoring start/end/stride.
         num_frames: number of frames this source yields.
         frame_indices: the 0-based indices this source yields, `range(start, end, stride)`.
+        path: the video file or image folder (None for a glob pattern).
     """
 
     def __init__(
         self, *, name: str, fps: float, height: int, width: int, total_frames: int,
-        frame_indices: range, reader: _Reader,
+        frame_indices: range, reader: _Reader, path: Path | None = None,
     ) -> None:
         self.name = name
+        self.path = path
         self.fps = fps
         self.height = height
         self.width = width
@@ -273,4 +275,5 @@ def open_frames(
         total_frames=reader.total_frames,
         frame_indices=indices,
         reader=reader,
+        path=None if is_glob else path,
     )
