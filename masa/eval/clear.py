@@ -127,9 +127,10 @@ def clear_sequence(data: FramePairs, threshold: float = 0.5) -> ClearCounts:
     # match.
     order = np.lexsort((step, m_gt))
     g_sorted, t_sorted, s_sorted = m_gt[order], m_tr[order], step[order]
-    same_gt = np.concatenate([[False], g_sorted[1:] == g_sorted[:-1]])
-    idsw = int(np.sum(same_gt & np.concatenate([[False], t_sorted[1:] != t_sorted[:-1]])))
-    starts = ~(same_gt & np.concatenate([[False], s_sorted[1:] - s_sorted[:-1] == 1]))
+    first = np.zeros(min(1, len(order)), bool)  # [False], or [] when nothing matched
+    same_gt = np.concatenate([first, g_sorted[1:] == g_sorted[:-1]])
+    idsw = int(np.sum(same_gt & np.concatenate([first, t_sorted[1:] != t_sorted[:-1]])))
+    starts = ~(same_gt & np.concatenate([first, s_sorted[1:] - s_sorted[:-1] == 1]))
     frag_count = np.bincount(g_sorted[starts], minlength=num_gt_ids)
     frag = int(np.sum(frag_count[frag_count > 0] - 1))
 

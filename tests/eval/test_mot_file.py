@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,10 @@ def test_cli_frames_option(tmp_path: Path) -> None:
     gt, res = tmp_path / "gt.txt", tmp_path / "res.txt"
     gt.write_text("1,1,0,0,10,10,1,1,1\n")
     res.write_text("2,1,0,0,10,10,0.9,-1,-1,-1\n")
-    result = _run("--gt", gt, "--results", res, "--frames", "2")
+    result = _run("--gt", gt, "--results", res, "--frames", "2", "--json", tmp_path / "s.json")
     assert result.exit_code == 0 and "res" in result.output, result.output
+    # nothing matched (this used to raise an IndexError in CLEAR's fragmentation count)
+    combined = json.loads((tmp_path / "s.json").read_text())["combined"]
+    assert (combined["CLR_TP"], combined["CLR_FN"], combined["CLR_FP"], combined["Frag"]) == (0, 1, 1, 0)
+    assert combined["MOTA"] == -1.0 and combined["HOTA"] == 0
     _assert_one_line_error(_run("--gt", gt, "--results", res, "--frames", "1"), "past the last frame (1)")
