@@ -14,7 +14,14 @@ from typing import Any
 
 from masa.errors import InputError
 
-__all__ = ["DEFAULT_FORMATS", "FORMATS", "ExportContext", "ExportFormat", "build_writers", "parse_formats"]
+__all__ = [
+    "DEFAULT_FORMATS",
+    "FORMATS",
+    "ExportContext",
+    "ExportFormat",
+    "build_writers",
+    "parse_formats",
+]
 
 DEFAULT_FORMATS = "mot,tao"
 
@@ -48,6 +55,11 @@ class ExportContext:
     save_frames: bool = False
 
     @property
+    def size(self) -> dict[str, int]:
+        """`{"width": ..., "height": ...}`, as the writers take them."""
+        return {"width": self.width, "height": self.height}
+
+    @property
     def video_file(self) -> str:
         """The video's file name: the source's for a video file, else `NAME.mp4` (a video the
         user encodes from the frames)."""
@@ -74,35 +86,37 @@ def _mot(path: Path, c: ExportContext) -> Any:
 def _tao(path: Path, c: ExportContext) -> Any:
     from masa.io.writers import TaoJsonWriter
 
-    return TaoJsonWriter(path, video_name=c.name, class_names=c.class_names, temporal_class_consistency=c.tcc)
+    return TaoJsonWriter(
+        path, video_name=c.name, class_names=c.class_names, temporal_class_consistency=c.tcc
+    )
 
 
 def _coco(path: Path, c: ExportContext) -> Any:
     from masa.io.export import CocoVideoJsonWriter
 
-    return CocoVideoJsonWriter(path, video_name=c.name, class_names=c.class_names, width=c.width, height=c.height)
+    return CocoVideoJsonWriter(path, video_name=c.name, class_names=c.class_names, **c.size)
 
 
 def _cvat(path: Path, c: ExportContext) -> Any:
     from masa.io.export import CvatVideoXmlWriter
 
-    return CvatVideoXmlWriter(path, video_name=c.name, class_names=c.class_names, width=c.width,
-                              height=c.height, total_frames=c.total_frames, source=c.video_file)
+    return CvatVideoXmlWriter(path, video_name=c.name, class_names=c.class_names, **c.size,
+                              total_frames=c.total_frames, source=c.video_file)
 
 
 def _labelstudio(path: Path, c: ExportContext) -> Any:
     from masa.io.export import LabelStudioVideoWriter
 
     return LabelStudioVideoWriter(path, video_url=f"/data/local-files/?d={c.video_file}",
-                                  class_names=c.class_names, width=c.width, height=c.height, fps=c.fps,
+                                  class_names=c.class_names, **c.size, fps=c.fps,
                                   total_frames=c.total_frames)
 
 
 def _yolo(path: Path, c: ExportContext) -> Any:
     from masa.io.export import YoloDatasetWriter
 
-    return YoloDatasetWriter(path, video_name=c.name, class_names=c.class_names, width=c.width,
-                             height=c.height, save_frames=c.save_frames)
+    return YoloDatasetWriter(path, video_name=c.name, class_names=c.class_names, **c.size,
+                             save_frames=c.save_frames)
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -110,8 +124,9 @@ FORMATS: dict[str, ExportFormat] = {
     "tao": ExportFormat(".json", _tao, "TAO results JSON"),
     "coco": ExportFormat(".coco.json", _coco, "COCO-video JSON (boxes; RLE masks with masks)"),
     "cvat": ExportFormat(".cvat.xml", _cvat, "CVAT for video 1.1 XML"),
-    "labelstudio": ExportFormat(".labelstudio.json", _labelstudio,
-                                "Label Studio video predictions + labeling config (.xml)"),
+    "labelstudio": ExportFormat(
+        ".labelstudio.json", _labelstudio, "Label Studio video predictions + labeling config (.xml)"
+    ),
     "yolo": ExportFormat("_yolo", _yolo, "Ultralytics YOLO dataset folder"),
 }
 
@@ -132,7 +147,9 @@ def parse_formats(text: str, save_frames: bool = False) -> list[str]:
     return names
 
 
-def build_writers(names: Iterable[str], context: ExportContext, taken: Iterable[Path] = ()) -> list[Any]:
+def build_writers(
+    names: Iterable[str], context: ExportContext, taken: Iterable[Path] = ()
+) -> list[Any]:
     """The writers of the named formats, except those whose output path is in `taken` (written by
     a command's own writer already, e.g. segment-track's COCO JSON with masks)."""
     skip = {Path(p) for p in taken}

@@ -119,13 +119,13 @@ def _check_formats(value: str) -> str:
 
 Formats = Annotated[
     str,
-    typer.Option("--format", help="Files to write, comma-separated: mot (NAME.txt), tao (NAME.json), coco "
-                 "(NAME.coco.json), cvat (NAME.cvat.xml), labelstudio (NAME.labelstudio.json + .xml config), "
-                 "yolo (NAME_yolo/ dataset). The overlay video is --video.", callback=_check_formats,
-                 rich_help_panel=OUTPUT),
+    typer.Option("--format", help="Files to write, comma-separated: mot (NAME.txt), tao "
+                 "(NAME.json), coco (NAME.coco.json), cvat (NAME.cvat.xml), labelstudio "
+                 "(NAME.labelstudio.json + .xml config), yolo (NAME_yolo/ dataset). The overlay "
+                 "video is --video.", callback=_check_formats, rich_help_panel=OUTPUT),
 ]
 SaveFrames = Annotated[
     bool,
-    typer.Option("--save-frames", help="With --format yolo: also write each frame as a JPEG into the dataset.",
-                 rich_help_panel=OUTPUT),
+    typer.Option("--save-frames", help="With --format yolo: also write each frame as a JPEG into "
+                 "the dataset.", rich_help_panel=OUTPUT),
 ]

@@ -183,7 +183,8 @@ def segment_track(
     run_tracking(
         frames=frames, detect=segmenter, embedder=segmenter, tracker=tracker_, out_dir=out, class_names=names,
         tcc=tcc, video=video, trace_length=trace_length, quiet=quiet, synchronize=dev.type == "cuda",
-        extra_writers=_mask_writers(frames, names, png_ids), formats=format, save_frames=save_frames,
+        extra_writers=_mask_writers(frames, names, png_ids),
+        formats=format, save_frames=save_frames,
     )
 
 

@@ -26,8 +26,12 @@ def sample_commands() -> list[list[str]]:
         for line in block.replace("\\\n", " ").splitlines():  # join continued lines
             words = shlex.split(line, comments=True)
             while "&&" in words:  # `python -m venv ... && masa track ...`: the last command
-                words = words[words.index("&&") + 1:]
-            if words[:1] == ["masa"] and any(w.startswith("samples/") for w in words) and words not in commands:
+                words = words[words.index("&&") + 1 :]
+            if (
+                words[:1] == ["masa"]
+                and any(w.startswith("samples/") for w in words)
+                and words not in commands
+            ):
                 commands.append(words)
     return commands
 
@@ -36,7 +40,9 @@ def test_the_readme_shows_tracking_scoring_and_prelabeling_of_the_sample() -> No
     shown = [" ".join(c[:2]) + (" --format" if "--format" in c else "") for c in sample_commands()]
     assert shown == ["masa track", "masa eval", "masa track --format"]
     text = (REPO / "README.md").read_text()
-    section = text.split("## Pre-labeling for CVAT / Label Studio / YOLO", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Pre-labeling for CVAT / Label Studio / YOLO", 1)[1].split("\n## ", 1)[
+        0
+    ]
     assert "--format cvat,labelstudio,yolo,coco,mot" in section
 
 
@@ -44,14 +50,27 @@ def test_readme_sample_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "samples").symlink_to(REPO / "samples")
     monkeypatch.chdir(tmp_path)
     for command in sample_commands():
-        result = CliRunner().invoke(app, [*command[1:], *(["--quiet"] if command[1] == "track" else [])])
+        result = CliRunner().invoke(
+            app, [*command[1:], *(["--quiet"] if command[1] == "track" else [])]
+        )
         assert result.exit_code == 0, (command, result.output)
         if command[1] == "eval":
             assert "HOTA" in result.output and "shapes" in result.output
     out = tmp_path / "masa_out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "shapes.coco.json", "shapes.cvat.xml", "shapes.json", "shapes.labelstudio.json",
-        "shapes.labelstudio.xml", "shapes.mp4", "shapes.txt", "shapes_yolo"]
+        "shapes.coco.json",
+        "shapes.cvat.xml",
+        "shapes.json",
+        "shapes.labelstudio.json",
+        "shapes.labelstudio.xml",
+        "shapes.mp4",
+        "shapes.txt",
+        "shapes_yolo",
+    ]
     yolo = out / "shapes_yolo"
     assert (yolo / "data.yaml").is_file()
-    assert len(list((yolo / "images" / "train").iterdir())) == len(list((yolo / "labels" / "train").iterdir())) == 96
+    assert (
+        len(list((yolo / "images" / "train").iterdir()))
+        == len(list((yolo / "labels" / "train").iterdir()))
+        == 96
+    )

@@ -12,7 +12,9 @@ from masa.eval.similarity import EvalDataset, RawSequence
 __all__ = ["read_mot_file"]
 
 
-def read_mot_file(gt: str | Path, results: str | Path, *, num_frames: int | None = None) -> EvalDataset:
+def read_mot_file(
+    gt: str | Path, results: str | Path, *, num_frames: int | None = None
+) -> EvalDataset:
     """Reads a ground-truth txt file and a results txt file as one MOTChallenge sequence.
 
     Without a sequence folder the benchmark is unknown, so the file is scored class-agnostic, as
@@ -31,13 +33,17 @@ def read_mot_file(gt: str | Path, results: str | Path, *, num_frames: int | None
     gt, results = Path(gt), Path(results)
     for path in (gt, results):
         if not path.is_file():
-            raise FileNotFoundError(f"{'ground truth' if path == gt else 'results'} not found: {path}")
+            raise FileNotFoundError(
+                f"{'ground truth' if path == gt else 'results'} not found: {path}"
+            )
     if num_frames is not None and num_frames < 1:
         raise InputError(f"the number of frames must be >= 1, but got {num_frames}")
     gt_rows, tr_rows = _read_txt(gt, 7), _read_txt(results, 6)
     for path, rows in ((gt, gt_rows), (results, tr_rows)):
         if num_frames is not None and len(rows) and rows[:, 0].max() > num_frames:
-            raise InputError(f"{path}: frame {int(rows[:, 0].max())} is past the last frame ({num_frames})")
+            raise InputError(
+                f"{path}: frame {int(rows[:, 0].max())} is past the last frame ({num_frames})"
+            )
     last = int(max([0, *gt_rows[:, 0].tolist(), *tr_rows[:, 0].tolist()]))
     length = num_frames if num_frames is not None else last
     if length < 1:

@@ -136,7 +136,9 @@ def evaluate(
         )
     plain_mot = fmt == "mot" and Path(gt).is_file()
     if num_frames is not None and not plain_mot:
-        raise InputError("the number of frames is for a plain gt.txt file (a folder has seqinfo.ini)")
+        raise InputError(
+            "the number of frames is for a plain gt.txt file (a folder has seqinfo.ini)"
+        )
     if plain_mot:
         dataset = read_mot_file(gt, results, num_frames=num_frames)
     elif fmt == "mot":

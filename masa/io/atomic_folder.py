@@ -58,7 +58,9 @@ class AtomicFolderWriter:
         else:
             self.abort()
 
-    def write(self, frame_idx: int, detections: Detections, image: np.ndarray | None = None) -> None:
+    def write(
+        self, frame_idx: int, detections: Detections, image: np.ndarray | None = None
+    ) -> None:
         """Writes one frame's results (see the subclass)."""
         if self._closed:
             raise RuntimeError(f"{type(self).__name__} for {self.path} is already closed")

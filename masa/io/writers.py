@@ -131,8 +131,8 @@ class MotTxtWriter(_AtomicWriter):
     """Writes tracks as MOTChallenge lines `frame,id,x,y,w,h,score,-1,-1,-1`.
 
     `frame` is `frame_idx + 1` and `id` is `tracker_id + 1` (`output_track_ids`), so both start at
-    1 as in MOTChallenge ground truth (the evaluation accepts any non-negative id). Only detections with
-    `tracker_id >= 0` are written; boxes get 2 decimals, scores 4.
+    1 as in MOTChallenge ground truth (the evaluation accepts any non-negative id). Only detections
+    with `tracker_id >= 0` are written; boxes get 2 decimals, scores 4.
 
     Args:
         path: destination `.txt` file; its folder is created if needed.
@@ -151,7 +151,9 @@ class MotTxtWriter(_AtomicWriter):
         scores = tracked.confidence.cpu().numpy()
         self._file.writelines(
             f"{frame_idx + 1},{tid},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n"
-            for tid, (x, y, w, h), s in zip(output_track_ids(tracked), xywh.tolist(), scores.tolist())
+            for tid, (x, y, w, h), s in zip(
+                output_track_ids(tracked), xywh.tolist(), scores.tolist()
+            )
         )
 
     def _finish(self) -> None:

@@ -1,4 +1,4 @@
-"""A plain gt.txt (masa.eval.mot_file): the same scores as its MOTChallenge folder, --frames, errors."""
+"""A plain gt.txt (masa.eval.mot_file): the scores of its MOTChallenge folder, --frames, errors."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def test_sample_gt_is_scored_class_agnostic(tmp_path: Path) -> None:
     rows = [line.split(",") for line in gt.read_text().split()]
     results.write_text("".join(f"{','.join(r[:6])},1,-1,-1,-1\n" for r in rows))
     scores = evaluate(gt, results).combined
-    assert scores["HOTA"] == pytest.approx(1.0) and scores["MOTA"] == 1.0 and scores["CLR_TP"] == len(rows)
+    assert (
+        scores["HOTA"] == pytest.approx(1.0)
+        and scores["MOTA"] == 1.0
+        and scores["CLR_TP"] == len(rows)
+    )
 
 
 def test_frames_and_errors(tmp_path: Path) -> None:
@@ -43,7 +47,11 @@ def test_frames_and_errors(tmp_path: Path) -> None:
     gt.write_text("1,1,0,0,10,10,1,1,1\n3,1,0,0,10,10,1,1,1\n")
     res.write_text("1,5,0,0,10,10,0.9,-1,-1,-1\n4,5,50,50,10,10,0.9,-1,-1,-1\n")
     result = evaluate(gt, res)
-    assert result.combined["CLR_TP"] == 1 and result.combined["CLR_FP"] == 1 and result.combined["CLR_FN"] == 1
+    assert (
+        result.combined["CLR_TP"] == 1
+        and result.combined["CLR_FP"] == 1
+        and result.combined["CLR_FN"] == 1
+    )
     with pytest.raises(InputError, match=r"res.txt: frame 4 is past the last frame \(3\)"):
         evaluate(gt, res, num_frames=3)
     with pytest.raises(InputError, match="is for a plain gt.txt file"):
@@ -65,6 +73,13 @@ def test_cli_frames_option(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "res" in result.output, result.output
     # nothing matched (this used to raise an IndexError in CLEAR's fragmentation count)
     combined = json.loads((tmp_path / "s.json").read_text())["combined"]
-    assert (combined["CLR_TP"], combined["CLR_FN"], combined["CLR_FP"], combined["Frag"]) == (0, 1, 1, 0)
+    assert (combined["CLR_TP"], combined["CLR_FN"], combined["CLR_FP"], combined["Frag"]) == (
+        0,
+        1,
+        1,
+        0,
+    )
     assert combined["MOTA"] == -1.0 and combined["HOTA"] == 0
-    _assert_one_line_error(_run("--gt", gt, "--results", res, "--frames", "1"), "past the last frame (1)")
+    _assert_one_line_error(
+        _run("--gt", gt, "--results", res, "--frames", "1"), "past the last frame (1)"
+    )

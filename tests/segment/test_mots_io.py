@@ -64,7 +64,8 @@ def test_mots_json_is_scalabel_frames_with_rle(tmp_path: Path) -> None:
     assert [(f["name"], f["videoName"], f["frameIndex"]) for f in frames] == [("v-0000001.jpg", "v", 0),
                                                                               ("v-0000002.jpg", "v", 1)]
     (label,) = frames[0]["labels"]  # the empty mask and the untracked detection are not written
-    assert (label["id"], label["category"], label["score"]) == ("5", "object", 0.9)  # tracker id 4 + 1
+    # tracker id 4 is written as 5, the MOT txt's id
+    assert (label["id"], label["category"], label["score"]) == ("5", "object", 0.9)
     assert label["box2d"] == {"x1": 1.0, "y1": 1.0, "x2": 5.0, "y2": 4.0}
     assert np.array_equal(rle_to_mask(label["rle"]), _mask((1, 2)))
     assert frames[1]["labels"] == []
@@ -83,7 +84,8 @@ def test_coco_video_json_reads_back(tmp_path: Path) -> None:
     table = read_coco_detections(path)
     frame0 = table.get(0)
     # tracker ids 0, 1 are written as the MOT txt's 1, 2
-    assert frame0.data["source_id"].tolist() == [1, 2] and table.get(2).data["source_id"].tolist() == [1]
+    assert frame0.data["source_id"].tolist() == [1, 2]
+    assert table.get(2).data["source_id"].tolist() == [1]
     assert np.array_equal(frame0.mask.numpy(), np.stack(masks))
     assert table.get(2).xyxy.tolist() == [[1.0, 1.0, 5.0, 4.0]]
 

@@ -13,4 +13,9 @@ from masa.io.export.cvat import CvatVideoXmlWriter
 from masa.io.export.labelstudio import LabelStudioVideoWriter
 from masa.io.export.yolo import YoloDatasetWriter
 
-__all__ = ["CocoVideoJsonWriter", "CvatVideoXmlWriter", "LabelStudioVideoWriter", "YoloDatasetWriter"]
+__all__ = [
+    "CocoVideoJsonWriter",
+    "CvatVideoXmlWriter",
+    "LabelStudioVideoWriter",
+    "YoloDatasetWriter",
+]

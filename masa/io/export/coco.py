@@ -36,7 +36,8 @@ class CocoVideoJsonWriter(_JsonLinesWriter):
     """
 
     def __init__(
-        self, path: str | Path, *, video_name: str, class_names: dict[int, str], width: int, height: int
+        self, path: str | Path, *, video_name: str, class_names: dict[int, str], width: int,
+        height: int,
     ) -> None:
         super().__init__(path)
         self.video_name = video_name
@@ -53,16 +54,27 @@ class CocoVideoJsonWriter(_JsonLinesWriter):
         masks = None if tracked.mask is None else tracked.mask.cpu().numpy()  # (N, H, W)
         self._frames.append(frame_idx)
         xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().tolist()  # (N, 4)
-        for i, (tid, box, score, cid) in enumerate(zip(
-            output_track_ids(tracked), xywh, tracked.confidence.tolist(), tracked.class_id.tolist(),
-        )):
+        for i, (tid, box, score, cid) in enumerate(
+            zip(
+                output_track_ids(tracked),
+                xywh,
+                tracked.confidence.tolist(),
+                tracked.class_id.tolist(),
+            )
+        ):
             self._categories.add(cid)
             annotation = {
-                "image_id": frame_idx + 1, "video_id": 1, "category_id": cid, "track_id": tid,
-                "instance_id": tid, "attributes": {"track_id": tid}, "bbox": [round(v, 2) for v in box],
+                "image_id": frame_idx + 1,
+                "video_id": 1,
+                "category_id": cid,
+                "track_id": tid,
+                "instance_id": tid,
+                "attributes": {"track_id": tid},
+                "bbox": [round(v, 2) for v in box],
                 "area": round(box[2] * box[3], 2) if masks is None else int(masks[i].sum()),
                 "segmentation": [] if masks is None else mask_to_rle(masks[i]),
-                "score": round(score, 5), "iscrowd": 0,
+                "score": round(score, 5),
+                "iscrowd": 0,
             }
             self._lines.write(json.dumps(annotation) + "\n")
 
@@ -74,12 +86,19 @@ class CocoVideoJsonWriter(_JsonLinesWriter):
         dataset = {
             "videos": [{"id": 1, "name": self.video_name, **size}],
             "images": [
-                {"id": f + 1, "video_id": 1, "frame_id": f,
-                 "file_name": f"{self.video_name}/{f + 1:06d}.jpg", **size}
+                {
+                    "id": f + 1,
+                    "video_id": 1,
+                    "frame_id": f,
+                    "file_name": f"{self.video_name}/{f + 1:06d}.jpg",
+                    **size,
+                }
                 for f in self._frames
             ],
-            "categories": [{"id": c, "name": self.class_names.get(c, str(c))}
-                           for c in sorted(self._categories | set(self.class_names))],
+            "categories": [
+                {"id": c, "name": self.class_names.get(c, str(c))}
+                for c in sorted(self._categories | set(self.class_names))
+            ],
             "annotations": annotations,
         }
         with open(self._tmp, "w", encoding="utf-8") as out:

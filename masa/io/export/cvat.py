@@ -7,15 +7,16 @@ Layout (CVAT's own video export, which datumaro's `cvat` format also reads):
       <meta><task>... <labels><label><name>car</name>...</label></labels>
         <original_size><width>W</width><height>H</height></original_size></task></meta>
       <track id="1" label="car" source="auto">
-        <box frame="0" keyframe="1" outside="0" occluded="0" xtl=".." ytl=".." xbr=".." ybr=".." z_order="0"/>
+        <box frame="0" keyframe="1" outside="0" occluded="0" xtl=".." ytl=".." xbr=".." ybr=".."/>
         <box frame="5" keyframe="1" outside="1" .../>   <- the track is gone from frame 5 on
       </track>
     </annotations>
 
 Frames are 0-based indices into the whole video (CVAT numbers a task's frames from 0), so the file
 fits a task made from the full video, with or without `--start/--end/--stride`. Every written box
-is a keyframe; where a track is absent from the next processed frame (a pause or its end) a copy of
-its last shape with `outside="1"` follows at that frame, so CVAT does not interpolate across the gap.
+is a keyframe; where a track is absent from the next processed frame (a pause or its end) a copy
+of its last shape with `outside="1"` follows at that frame, so CVAT does not interpolate across
+the gap.
 With masks, tracks are `<polygon>`s (the outline of each mask's largest part) instead of boxes.
 """
 
@@ -45,7 +46,9 @@ def mask_to_polygon(mask: np.ndarray, tolerance: float = 1.0) -> np.ndarray | No
     Returns:
         `float64[K, 2]` (x, y) vertices, K >= 3, or None for a mask without such an outline.
     """
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
     if not contours:
         return None
     largest = max(contours, key=cv2.contourArea)
@@ -76,8 +79,8 @@ class CvatVideoXmlWriter(_AtomicWriter):
     """
 
     def __init__(
-        self, path: str | Path, *, video_name: str, class_names: dict[int, str], width: int, height: int,
-        total_frames: int, source: str | None = None,
+        self, path: str | Path, *, video_name: str, class_names: dict[int, str], width: int,
+        height: int, total_frames: int, source: str | None = None,
     ) -> None:
         super().__init__(path)
         self.video_name = video_name
@@ -111,8 +114,13 @@ class CvatVideoXmlWriter(_AtomicWriter):
         meta = ET.Element("meta")
         task = ET.SubElement(meta, "task")
         fields = {
-            "name": self.video_name, "size": self.total_frames, "mode": "interpolation", "overlap": 0,
-            "start_frame": 0, "stop_frame": max(0, self.total_frames - 1), "frame_filter": "",
+            "name": self.video_name,
+            "size": self.total_frames,
+            "mode": "interpolation",
+            "overlap": 0,
+            "start_frame": 0,
+            "stop_frame": max(0, self.total_frames - 1),
+            "frame_filter": "",
         }
         for key, value in fields.items():
             ET.SubElement(task, key).text = str(value)
@@ -131,29 +139,46 @@ class CvatVideoXmlWriter(_AtomicWriter):
         return meta
 
     def _track_element(self, track: Track) -> ET.Element:
-        element = ET.Element("track", id=str(track.track_id), label=self._label(track.class_id),
-                             source="auto")
+        element = ET.Element(
+            "track", id=str(track.track_id), label=self._label(track.class_id), source="auto"
+        )
         for i, frame in enumerate(track.frames.tolist()):
             self._shape(element, frame, track, i, outside=False)
             if track.pauses[i] and track.next_frames[i] >= 0:
                 self._shape(element, int(track.next_frames[i]), track, i, outside=True)
         return element
 
-    def _shape(self, parent: ET.Element, frame: int, track: Track, i: int, *, outside: bool) -> None:
-        attrs = {"frame": str(frame), "keyframe": "1", "outside": "1" if outside else "0",
-                 "occluded": "0"}
+    def _shape(
+        self, parent: ET.Element, frame: int, track: Track, i: int, *, outside: bool
+    ) -> None:
+        attrs = {
+            "frame": str(frame),
+            "keyframe": "1",
+            "outside": "1" if outside else "0",
+            "occluded": "0",
+        }
         if self._polygons:
             points = ";".join(f"{x:.2f},{y:.2f}" for x, y in track.extras[i].tolist())
             ET.SubElement(parent, "polygon", attrs, points=points, z_order="0")
         else:
             x1, y1, x2, y2 = track.xyxy[i].tolist()
-            ET.SubElement(parent, "box", attrs, xtl=f"{x1:.2f}", ytl=f"{y1:.2f}", xbr=f"{x2:.2f}",
-                          ybr=f"{y2:.2f}", z_order="0")
+            ET.SubElement(
+                parent,
+                "box",
+                attrs,
+                xtl=f"{x1:.2f}",
+                ytl=f"{y1:.2f}",
+                xbr=f"{x2:.2f}",
+                ybr=f"{y2:.2f}",
+                z_order="0",
+            )
 
     def _finish(self) -> None:
         tracks = list(self._rows.tracks())
         with open(self._tmp, "w", encoding="utf-8") as out:
-            out.write('<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n')
+            out.write(
+                '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
+            )
             self._write_element(out, self._meta({t.class_id for t in tracks}))
             for track in tracks:
                 self._write_element(out, self._track_element(track))

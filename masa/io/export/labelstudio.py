@@ -71,8 +71,16 @@ class LabelStudioVideoWriter(_AtomicWriter):
     """
 
     def __init__(
-        self, path: str | Path, *, video_url: str, class_names: dict[int, str], width: int, height: int,
-        fps: float, total_frames: int, model_version: str = "masa",
+        self,
+        path: str | Path,
+        *,
+        video_url: str,
+        class_names: dict[int, str],
+        width: int,
+        height: int,
+        fps: float,
+        total_frames: int,
+        model_version: str = "masa",
     ) -> None:
         if not fps > 0 or width < 1 or height < 1:
             raise ValueError(f"fps, width, height must be > 0, but got {fps}, {width}, {height}")
@@ -98,24 +106,42 @@ class LabelStudioVideoWriter(_AtomicWriter):
         size = np.array([self.width, self.height, self.width, self.height], dtype=np.float64)
         xyxy = np.clip(track.xyxy / size, 0.0, 1.0) * 100  # (M, 4) percent of the frame
         sequence = [
-            {"frame": frame + 1, "time": round(frame / self.fps, 6), "x": round(x1, 4), "y": round(y1, 4),
-             "width": round(x2 - x1, 4), "height": round(y2 - y1, 4), "rotation": 0,
-             "enabled": not bool(pause)}
-            for frame, (x1, y1, x2, y2), pause in zip(track.frames.tolist(), xyxy.tolist(), track.pauses)
+            {
+                "frame": frame + 1,
+                "time": round(frame / self.fps, 6),
+                "x": round(x1, 4),
+                "y": round(y1, 4),
+                "width": round(x2 - x1, 4),
+                "height": round(y2 - y1, 4),
+                "rotation": 0,
+                "enabled": not bool(pause),
+            }
+            for frame, (x1, y1, x2, y2), pause in zip(
+                track.frames.tolist(), xyxy.tolist(), track.pauses
+            )
         ]
         return {
-            "id": str(track.track_id), "from_name": FROM_NAME, "to_name": TO_NAME, "type": "videorectangle",
+            "id": str(track.track_id),
+            "from_name": FROM_NAME,
+            "to_name": TO_NAME,
+            "type": "videorectangle",
             "score": round(float(track.scores.mean()), 5),
-            "value": {"framesCount": self.total_frames, "duration": round(self.total_frames / self.fps, 6),
-                      "labels": [self._label(track.class_id)], "sequence": sequence},
+            "value": {
+                "framesCount": self.total_frames,
+                "duration": round(self.total_frames / self.fps, 6),
+                "labels": [self._label(track.class_id)],
+                "sequence": sequence,
+            },
         }
 
     def _finish(self) -> None:
         tracks = list(self._rows.tracks())
         scores = [float(s) for t in tracks for s in t.scores]
-        prediction = {"model_version": self.model_version,
-                      "score": round(sum(scores) / len(scores), 5) if scores else 0.0,
-                      "result": [self._region(t) for t in tracks]}
+        prediction = {
+            "model_version": self.model_version,
+            "score": round(sum(scores) / len(scores), 5) if scores else 0.0,
+            "result": [self._region(t) for t in tracks],
+        }
         with open(self._tmp, "w", encoding="utf-8") as out:
             json.dump([{"data": {TO_NAME: self.video_url}, "predictions": [prediction]}], out)
         class_ids = sorted(set(self.class_names) | {t.class_id for t in tracks})

@@ -106,12 +106,15 @@ class TrackRows:
             block = rows[start:stop]
             frames = block[:, _FRAME].astype(np.int64)
             after = np.searchsorted(processed, frames, side="right")  # index of the next frame
-            next_frames = np.where(after < len(processed), processed[np.minimum(after, len(processed) - 1)], -1)
+            next_frames = np.where(
+                after < len(processed), processed[np.minimum(after, len(processed) - 1)], -1
+            )
             present_next = np.r_[frames[1:] == next_frames[:-1], False]
             classes, counts = np.unique(block[:, _CLASS].astype(np.int64), return_counts=True)
+            majority = int(classes[np.argmax(counts)])  # np.unique sorts: ties go to the smallest
             yield Track(
                 track_id=int(ids[start]),
-                class_id=int(classes[np.argmax(counts)]),  # np.unique sorts: ties go to the smallest
+                class_id=majority,
                 frames=frames,
                 xyxy=block[:, 4:8],
                 scores=block[:, _SCORE],

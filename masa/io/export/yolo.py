@@ -1,4 +1,4 @@
-"""Ultralytics YOLO detection dataset: one label file per frame, a `data.yaml`, optionally the frames.
+"""Ultralytics YOLO detection dataset: a label file per frame, a `data.yaml`, optionally the frames.
 
 Layout of the output folder (`NAME_yolo/`):
 
@@ -46,8 +46,14 @@ class YoloDatasetWriter(AtomicFolderWriter):
     """
 
     def __init__(
-        self, folder: str | Path, *, video_name: str, class_names: dict[int, str], width: int,
-        height: int, save_frames: bool = False,
+        self,
+        folder: str | Path,
+        *,
+        video_name: str,
+        class_names: dict[int, str],
+        width: int,
+        height: int,
+        save_frames: bool = False,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"width, height must be > 0, but got {width}, {height}")
@@ -71,10 +77,16 @@ class YoloDatasetWriter(AtomicFolderWriter):
         tracked = _tracked(detections)
         size = np.array([self.width, self.height, self.width, self.height], dtype=np.float64)
         xyxy = np.clip(tracked.xyxy.double().cpu().numpy() / size, 0.0, 1.0)  # (N, 4) normalised
-        cxcywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        cxcywh = np.concatenate(
+            [(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], axis=1
+        )
         labels, tracks = [], []
-        for cid, box, score, tid in zip(tracked.class_id.tolist(), cxcywh.tolist(),
-                                        tracked.confidence.tolist(), output_track_ids(tracked)):
+        for cid, box, score, tid in zip(
+            tracked.class_id.tolist(),
+            cxcywh.tolist(),
+            tracked.confidence.tolist(),
+            output_track_ids(tracked),
+        ):
             line = f"{self._class_index(cid)} " + " ".join(f"{v:.6f}" for v in box)
             labels.append(line + "\n")
             tracks.append(f"{line} {score:.4f} {tid}\n")
@@ -83,7 +95,10 @@ class YoloDatasetWriter(AtomicFolderWriter):
         if self.save_frames:
             if image is None or image.shape != (self.height, self.width, 3):
                 got = None if image is None else image.shape
-                raise ValueError(f"save_frames needs the frame, uint8 ({self.height}, {self.width}, 3); got {got}")
+                raise ValueError(
+                    f"save_frames needs the frame, uint8 ({self.height}, {self.width}, 3); "
+                    f"got {got}"
+                )
             path = self._tmp / "images" / SUBSET / f"{stem}.jpg"
             bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
             if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95]):

@@ -20,9 +20,15 @@ import pytest
 
 #: pip output that means the registry could not be reached (not a broken package).
 _NETWORK_ERRORS = (
-    "NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
-    "Network is unreachable", "Max retries exceeded", "ProxyError", "ConnectTimeoutError",
-    "Name or service not known", "ReadTimeoutError",
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "Max retries exceeded",
+    "ProxyError",
+    "ConnectTimeoutError",
+    "Name or service not known",
+    "ReadTimeoutError",
 )
 
 
@@ -43,17 +49,29 @@ def consumer_python(package: str, version: str) -> Path:
     final.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(build)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(build)], check=True, capture_output=True
+        )
         env = {**os.environ, "PIP_CONSTRAINT": "", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
         proc = subprocess.run(
-            [str(build / "bin" / "python"), "-m", "pip", "install", "--quiet", f"{package}=={version}"],
-            capture_output=True, text=True, env=env,
+            [
+                str(build / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                f"{package}=={version}",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if proc.returncode != 0:
             output = proc.stdout + proc.stderr
             if any(marker in output for marker in _NETWORK_ERRORS):
-                pytest.skip(f"pip cannot reach the package registry to install {package}=={version}")
+                pytest.skip(
+                    f"pip cannot reach the package registry to install {package}=={version}"
+                )
             pytest.fail(f"pip install {package}=={version} failed:\n{output[-3000:]}")
         (build / ".complete").write_text(json.dumps({"package": package, "version": version}))
         try:
@@ -68,7 +86,10 @@ def consumer_python(package: str, version: str) -> Path:
 
 def run_checker(python: Path, script: Path, *args: str | Path) -> dict:
     """Runs `script` with the consumer venv's python; returns the JSON it prints on stdout."""
-    proc = subprocess.run([str(python), str(script), *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        [str(python), str(script), *map(str, args)], capture_output=True, text=True, timeout=600
+    )
+    assert (
+        proc.returncode == 0
+    ), f"{script.name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])

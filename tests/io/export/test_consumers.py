@@ -25,14 +25,29 @@ WIDTH, HEIGHT = 640, 360  # samples/shapes.mp4
 
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`masa track` on the sample with every labeling format (a small embedding input keeps it fast)."""
+    """`masa track` on the sample with every labeling format (a small embedding input: fast)."""
     out = tmp_path_factory.mktemp("exports")
     samples = REPO / "samples"
-    result = CliRunner().invoke(app, [
-        "track", str(samples / "shapes.mp4"), "--detections", str(samples / "shapes_dets.txt"),
-        "--class-names", "1=disc,2=square", "--format", "cvat,labelstudio,yolo,coco,mot", "--save-frames",
-        "--no-video", "--embed-size", "64", "--out", str(out), "--quiet",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "track",
+            str(samples / "shapes.mp4"),
+            "--detections",
+            str(samples / "shapes_dets.txt"),
+            "--class-names",
+            "1=disc,2=square",
+            "--format",
+            "cvat,labelstudio,yolo,coco,mot",
+            "--save-frames",
+            "--no-video",
+            "--embed-size",
+            "64",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -68,14 +83,22 @@ def datumaro_boxes(exports: Path) -> dict[str, list]:
 
 
 @pytest.mark.parametrize("fmt", ["cvat", "coco", "mot", "yolo"])
-def test_datumaro_finds_the_mot_files_tracks_and_boxes(fmt: str, datumaro_boxes: dict, exports: Path) -> None:
+def test_datumaro_finds_the_mot_files_tracks_and_boxes(
+    fmt: str, datumaro_boxes: dict, exports: Path
+) -> None:
     _assert_same_boxes(datumaro_boxes[fmt], _mot(exports), clip=fmt == "yolo")
 
 
 def test_label_studio_sdk_accepts_the_predictions(exports: Path) -> None:
     python = consumer_python("label-studio-sdk", "2.1.2")
-    checked = run_checker(python, CHECKERS / "check_labelstudio.py", exports / "shapes.labelstudio.json",
-                          exports / "shapes.labelstudio.xml", WIDTH, HEIGHT)
+    checked = run_checker(
+        python,
+        CHECKERS / "check_labelstudio.py",
+        exports / "shapes.labelstudio.json",
+        exports / "shapes.labelstudio.xml",
+        WIDTH,
+        HEIGHT,
+    )
     assert checked["labels"] == ["disc", "square"]
     mot = _mot(exports)
     _assert_same_boxes([row[:6] for row in checked["rows"]], mot, clip=True)

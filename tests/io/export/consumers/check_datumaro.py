@@ -36,8 +36,8 @@ def cvat(out: Path, name: str) -> list:
 
 
 def _import_as(source: Path, layout: str, fmt: str, folders: tuple[str, ...] = ()) -> list:
-    """Imports `source` copied unchanged to `layout` (the path the importer looks for) in a temporary
-    folder that also has the (empty) `folders` it requires; returns the (item, box) pairs."""
+    """Imports `source` copied unchanged to `layout` (the path the importer looks for) in a
+    temporary folder that also has the (empty) `folders` it requires; returns (item, box) pairs."""
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / layout
         target.parent.mkdir(parents=True)
@@ -49,10 +49,16 @@ def _import_as(source: Path, layout: str, fmt: str, folders: tuple[str, ...] = (
 
 def coco(out: Path, name: str) -> list:
     # datumaro's COCO importer reads annotations/instances_<subset>.json beside an images/ folder
-    boxes = _import_as(out / f"{name}.coco.json", "annotations/instances_default.json", "coco_instances",
-                       folders=("images",))
+    boxes = _import_as(
+        out / f"{name}.coco.json",
+        "annotations/instances_default.json",
+        "coco_instances",
+        folders=("images",),
+    )
     # image id = frame_idx + 1 (datumaro keeps it as the item's "id" attribute)
-    return [[item.attributes["id"], ann.attributes["track_id"], *ann.get_bbox()] for item, ann in boxes]
+    return [
+        [item.attributes["id"], ann.attributes["track_id"], *ann.get_bbox()] for item, ann in boxes
+    ]
 
 
 def mot(out: Path, name: str) -> list:
@@ -68,7 +74,9 @@ def yolo(out: Path, name: str) -> list:
     for item, ann in _boxes(dataset):
         # the track id is the last column of the same line (ann.id is the line number) in tracks/
         line = (folder / "tracks" / item.subset / f"{item.id}.txt").read_text().splitlines()[ann.id]
-        label_line = (folder / "labels" / item.subset / f"{item.id}.txt").read_text().splitlines()[ann.id]
+        label_line = (
+            (folder / "labels" / item.subset / f"{item.id}.txt").read_text().splitlines()[ann.id]
+        )
         assert line.split()[:5] == label_line.split(), (item.id, ann.id, line, label_line)
         frame = int(item.id.rsplit("_", 1)[1])
         rows.append([frame, int(line.split()[-1]), *ann.get_bbox()])
@@ -77,8 +85,10 @@ def yolo(out: Path, name: str) -> list:
 
 def main() -> None:
     out, name = Path(sys.argv[1]), sys.argv[2]
-    result = {fmt: reader(out, name) for fmt, reader in
-              {"cvat": cvat, "coco": coco, "mot": mot, "yolo": yolo}.items()}
+    result = {
+        fmt: reader(out, name)
+        for fmt, reader in {"cvat": cvat, "coco": coco, "mot": mot, "yolo": yolo}.items()
+    }
     print(json.dumps(result))
 
 

@@ -26,16 +26,28 @@ from label_studio_sdk.label_interface.objects import PredictionValue, TaskValue
 
 
 def main() -> None:
-    tasks_path, config_path, width, height = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+    tasks_path, config_path, width, height = (
+        sys.argv[1],
+        sys.argv[2],
+        float(sys.argv[3]),
+        float(sys.argv[4]),
+    )
     interface = LabelInterface(Path(config_path).read_text())
     interface.validate()
-    labels = {label for control in interface.controls if control.tag == "Labels" for label in control.labels}
+    labels = {
+        label
+        for control in interface.controls
+        if control.tag == "Labels"
+        for label in control.labels
+    }
     tasks = json.loads(Path(tasks_path).read_text())
     rows = []
     for task in tasks:
         TaskValue(**task)
         for obj in interface.objects:
-            assert not obj.value_is_variable or task["data"].get(obj.value_name) is not None, obj.value_name
+            assert (
+                not obj.value_is_variable or task["data"].get(obj.value_name) is not None
+            ), obj.value_name
         for prediction in task["predictions"]:
             PredictionValue(**prediction)
             errors = interface.validate_prediction(prediction, return_errors=True)
@@ -45,8 +57,17 @@ def main() -> None:
                 jsonschema.validate(region["value"], control.to_json_schema())
                 assert set(region["value"]["labels"]) <= labels, (region["value"]["labels"], labels)
                 for key in region["value"]["sequence"]:
-                    rows.append([key["frame"], int(region["id"]), key["x"] * width / 100, key["y"] * height / 100,
-                                 key["width"] * width / 100, key["height"] * height / 100, key["enabled"]])
+                    rows.append(
+                        [
+                            key["frame"],
+                            int(region["id"]),
+                            key["x"] * width / 100,
+                            key["y"] * height / 100,
+                            key["width"] * width / 100,
+                            key["height"] * height / 100,
+                            key["enabled"],
+                        ]
+                    )
     print(json.dumps({"labels": sorted(labels), "rows": rows}))
 
 
