@@ -37,7 +37,7 @@ class ExportContext:
         width: frame width in pixels.
         height: frame height in pixels.
         fps: frame rate of the whole source (frame indices are indices into it).
-        total_frames: frames in the whole source.
+        total_frames: frames in the whole source (None for a live source).
         source: the video file or image folder, None for a glob.
         tcc: temporal class consistency for the TAO JSON.
         save_frames: write the frames into the YOLO dataset.
@@ -49,7 +49,7 @@ class ExportContext:
     width: int
     height: int
     fps: float
-    total_frames: int
+    total_frames: int | None
     source: Path | None = None
     tcc: bool = True
     save_frames: bool = False

@@ -74,13 +74,14 @@ class CvatVideoXmlWriter(_AtomicWriter):
             for a class without one.
         width: frame width in pixels.
         height: frame height in pixels.
-        total_frames: frames in the whole video (`<size>`, `<stop_frame>`).
+        total_frames: frames in the whole video (`<size>`, `<stop_frame>`); None (a live source):
+            up to the last written frame.
         source: the video's file name, for `<source>` (optional).
     """
 
     def __init__(
         self, path: str | Path, *, video_name: str, class_names: dict[int, str], width: int,
-        height: int, total_frames: int, source: str | None = None,
+        height: int, total_frames: int | None, source: str | None = None,
     ) -> None:
         super().__init__(path)
         self.video_name = video_name
@@ -113,13 +114,14 @@ class CvatVideoXmlWriter(_AtomicWriter):
     def _meta(self, class_ids: set[int]) -> ET.Element:
         meta = ET.Element("meta")
         task = ET.SubElement(meta, "task")
+        size = self._rows.video_length(self.total_frames)
         fields = {
             "name": self.video_name,
-            "size": self.total_frames,
+            "size": size,
             "mode": "interpolation",
             "overlap": 0,
             "start_frame": 0,
-            "stop_frame": max(0, self.total_frames - 1),
+            "stop_frame": max(0, size - 1),
             "frame_filter": "",
         }
         for key, value in fields.items():

@@ -66,7 +66,8 @@ class LabelStudioVideoWriter(_AtomicWriter):
         width: frame width in pixels.
         height: frame height in pixels.
         fps: the video's frame rate.
-        total_frames: frames in the whole video (`framesCount`).
+        total_frames: frames in the whole video (`framesCount`); None (a live source): up to the
+            last written frame.
         model_version: the predictions' `model_version`.
     """
 
@@ -79,7 +80,7 @@ class LabelStudioVideoWriter(_AtomicWriter):
         width: int,
         height: int,
         fps: float,
-        total_frames: int,
+        total_frames: int | None,
         model_version: str = "masa",
     ) -> None:
         if not fps > 0 or width < 1 or height < 1:
@@ -105,6 +106,7 @@ class LabelStudioVideoWriter(_AtomicWriter):
     def _region(self, track: Track) -> dict:
         size = np.array([self.width, self.height, self.width, self.height], dtype=np.float64)
         xyxy = np.clip(track.xyxy / size, 0.0, 1.0) * 100  # (M, 4) percent of the frame
+        count = self._rows.video_length(self.total_frames)
         sequence = [
             {
                 "frame": frame + 1,
@@ -127,8 +129,8 @@ class LabelStudioVideoWriter(_AtomicWriter):
             "type": "videorectangle",
             "score": round(float(track.scores.mean()), 5),
             "value": {
-                "framesCount": self.total_frames,
-                "duration": round(self.total_frames / self.fps, 6),
+                "framesCount": count,
+                "duration": round(count / self.fps, 6),
                 "labels": [self._label(track.class_id)],
                 "sequence": sequence,
             },

@@ -65,6 +65,13 @@ class TrackRows:
     def num_boxes(self) -> int:
         return len(self._extras)
 
+    def video_length(self, total_frames: int | None) -> int:
+        """`total_frames`, or for a source of unknown length (a live stream) the last added
+        frame index + 1."""
+        if total_frames is not None:
+            return total_frames
+        return self._frames[-1] + 1 if self._frames else 0
+
     def add(self, frame_idx: int, detections: Detections, extras: list[Any] | None = None) -> None:
         """Adds one frame's tracked detections (`tracker_id >= 0`; the others are skipped).
 

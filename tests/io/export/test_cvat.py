@@ -100,3 +100,8 @@ def test_error_leaves_nothing(tmp_path: Path) -> None:
             writer.write(0, dets([[0, 0, 1, 1]], [0]))
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_length_runs_to_the_last_frame(tmp_path: Path) -> None:
+    root = _write(tmp_path / "live.xml", STRIDED, total_frames=None)  # a live source
+    assert (root.findtext("meta/task/size"), root.findtext("meta/task/stop_frame")) == ("9", "8")

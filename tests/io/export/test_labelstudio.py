@@ -91,3 +91,9 @@ def test_error_leaves_nothing(tmp_path: Path) -> None:
             writer.write(0, dets([[0, 0, 1, 1]], [0]))
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_length_runs_to_the_last_frame(tmp_path: Path) -> None:
+    task = _write(tmp_path / "live.json", STRIDED, total_frames=None)  # a live source
+    value = task["predictions"][0]["result"][0]["value"]
+    assert (value["framesCount"], value["duration"]) == (9, 2.25)
