@@ -20,6 +20,7 @@ __all__ = [
     "ExportContext",
     "ExportFormat",
     "build_writers",
+    "formats_help",
     "parse_formats",
 ]
 
@@ -120,15 +121,21 @@ def _yolo(path: Path, c: ExportContext) -> Any:
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "mot": ExportFormat(".txt", _mot, "MOTChallenge txt"),
-    "tao": ExportFormat(".json", _tao, "TAO results JSON"),
-    "coco": ExportFormat(".coco.json", _coco, "COCO-video JSON (boxes; RLE masks with masks)"),
-    "cvat": ExportFormat(".cvat.xml", _cvat, "CVAT for video 1.1 XML"),
+    "mot": ExportFormat(".txt", _mot, "MOTChallenge"),
+    "tao": ExportFormat(".json", _tao, "TAO results"),
+    "coco": ExportFormat(".coco.json", _coco, "COCO-video, RLE masks where there are masks"),
+    "cvat": ExportFormat(".cvat.xml", _cvat, "CVAT for video 1.1"),
     "labelstudio": ExportFormat(
-        ".labelstudio.json", _labelstudio, "Label Studio video predictions + labeling config (.xml)"
+        ".labelstudio.json", _labelstudio, "Label Studio predictions, config in .labelstudio.xml"
     ),
     "yolo": ExportFormat("_yolo", _yolo, "Ultralytics YOLO dataset folder"),
 }
+
+
+def formats_help() -> str:
+    """The `--format` help: every name with its output."""
+    listed = "; ".join(f"{n} (NAME{f.suffix}: {f.description})" for n, f in FORMATS.items())
+    return f"Files to write, comma-separated: {listed}. The overlay video is --video."
 
 
 def parse_formats(text: str, save_frames: bool = False) -> list[str]:

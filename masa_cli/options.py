@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from masa_cli.export_formats import DEFAULT_FORMATS
+from masa_cli.export_formats import DEFAULT_FORMATS, formats_help
 
 TRACKING = "Tracker"
 INPUT = "Input"
@@ -119,10 +119,7 @@ def _check_formats(value: str) -> str:
 
 Formats = Annotated[
     str,
-    typer.Option("--format", help="Files to write, comma-separated: mot (NAME.txt), tao "
-                 "(NAME.json), coco (NAME.coco.json), cvat (NAME.cvat.xml), labelstudio "
-                 "(NAME.labelstudio.json + .xml config), yolo (NAME_yolo/ dataset). The overlay "
-                 "video is --video.", callback=_check_formats, rich_help_panel=OUTPUT),
+    typer.Option("--format", help=formats_help(), callback=_check_formats, rich_help_panel=OUTPUT),
 ]
 SaveFrames = Annotated[
     bool,

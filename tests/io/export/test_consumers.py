@@ -1,7 +1,8 @@
 """The tools our exports are for open them: datumaro imports the CVAT, COCO, MOT and YOLO files and
 finds the MOT file's tracks and boxes; label-studio-sdk accepts the Label Studio config and
 predictions. Both run in their own cached venvs (they pin numpy/opencv versions that would break
-ours, see consumer_venv.py) on files `masa track` wrote for the bundled sample clip.
+ours, see consumer_venv.py) on the files that the README's pre-labeling command writes for the
+bundled sample clip.
 """
 
 from __future__ import annotations
@@ -11,45 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from masa_cli.app import app
 from tests.io.export.consumer_venv import consumer_python, run_checker
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[3]
 CHECKERS = Path(__file__).resolve().parent / "consumers"
 WIDTH, HEIGHT = 640, 360  # samples/shapes.mp4
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`masa track` on the sample with every labeling format (a small embedding input: fast)."""
-    out = tmp_path_factory.mktemp("exports")
-    samples = REPO / "samples"
-    result = CliRunner().invoke(
-        app,
-        [
-            "track",
-            str(samples / "shapes.mp4"),
-            "--detections",
-            str(samples / "shapes_dets.txt"),
-            "--class-names",
-            "1=disc,2=square",
-            "--format",
-            "cvat,labelstudio,yolo,coco,mot",
-            "--save-frames",
-            "--no-video",
-            "--embed-size",
-            "64",
-            "--out",
-            str(out),
-            "--quiet",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return out
+def exports(readme_sample_run: tuple[Path, list]) -> Path:
+    """The files of the README's pre-labeling command on the sample (`--format
+    cvat,labelstudio,yolo,coco,mot --save-frames`)."""
+    folder, runs = readme_sample_run
+    assert all(result.exit_code == 0 for _, result in runs), [r.output for _, r in runs]
+    return folder / "masa_out"
 
 
 def _mot(out: Path) -> dict[tuple[int, int], np.ndarray]:
