@@ -142,6 +142,7 @@ class TrackEngine:
                 quiet=o.output.quiet, synchronize=self.device.type == "cuda", extra_writers=writers,
                 progress=progress, should_stop=stopped,
                 refine=refine_config(o.tracker.refine, preset=o.tracker.preset, live=item.live),
+                formats=o.output.format, save_frames=o.output.save_frames,
             )
         if frames.assumed_fps:
             summary.notes.append(f"{item.name}: no frame rate known (no seqinfo.ini), assumed {frames.fps:g} "

@@ -36,7 +36,8 @@ def eval_command(
         typer.Option(
             "--gt",
             help="Ground truth: MOTChallenge folder (<seq>/gt/gt.txt + "
-            "seqinfo.ini), TAO/COCO-video JSON, or BDD100K scalabel JSON/folder.",
+            "seqinfo.ini) or a plain gt.txt (scored class-agnostic, as MOT15), TAO/COCO-video "
+            "JSON, or BDD100K scalabel JSON/folder.",
         ),
     ],
     results: Annotated[
@@ -67,6 +68,11 @@ def eval_command(
     csv_out: Annotated[
         Optional[Path], typer.Option("--csv", help="Write every sub-metric as CSV.")
     ] = None,
+    frames: Annotated[
+        Optional[int],
+        typer.Option("--frames", min=1, help="With a plain gt.txt file: the sequence length "
+                     "(default: the last frame in either file)."),
+    ] = None,
 ) -> None:
     """Score tracking results: TrackEval-exact HOTA/CLEAR/Identity, teta-exact TETA."""
     from masa.errors import InputError
@@ -75,7 +81,7 @@ def eval_command(
     if iou not in ("box", "mask"):
         raise InputError(f"--iou must be box or mask, got {iou!r}")
     metric_list = metrics.split(",") if metrics else None
-    result = evaluate(gt, results, format, metric_list, use_mask=iou == "mask")
+    result = evaluate(gt, results, format, metric_list, use_mask=iou == "mask", num_frames=frames)
     _print_table(result)
     if json_out is not None:
         import json

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from masa_cli.export_formats import DEFAULT_FORMATS, formats_help
+
 TRACKING = "Tracker"
 INPUT = "Input"
 OUTPUT = "Output"
@@ -356,4 +358,28 @@ CameraMotion = Annotated[
     typer.Option("--camera-motion/--no-camera-motion", help="--tracker masa: compensate camera motion with sparse "
                  "optical flow (moving or shaking cameras; a few ms per frame). Default: off.",
                  show_default=False, rich_help_panel=TRACKING),
+]
+
+
+def _check_formats(value: str) -> str:
+    """Rejects an unknown `--format` name while parsing, before any model loads."""
+    from masa.errors import InputError
+    from masa_cli.common import fail
+    from masa_cli.export_formats import parse_formats
+
+    try:
+        parse_formats(value)
+    except InputError as e:
+        raise fail(str(e)) from None
+    return value
+
+
+Formats = Annotated[
+    str,
+    typer.Option("--format", help=formats_help(), callback=_check_formats, rich_help_panel=OUTPUT),
+]
+SaveFrames = Annotated[
+    bool,
+    typer.Option("--save-frames", help="With --format yolo: also write each frame as a JPEG into "
+                 "the dataset.", rich_help_panel=OUTPUT),
 ]

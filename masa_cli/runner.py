@@ -12,6 +12,7 @@ import numpy as np
 
 from masa.errors import InputError
 from masa.pipeline import StageTimer, resolve_device, track_frames
+from masa_cli.export_formats import DEFAULT_FORMATS, ExportContext, build_writers, parse_formats
 from masa_cli.settings import TrackerSettings
 
 __all__ = [
@@ -124,8 +125,10 @@ def run_tracking(
     refine: Any = None,
     progress: Any = None,
     should_stop: Callable[[], bool] | None = None,
+    formats: str = DEFAULT_FORMATS,
+    save_frames: bool = False,
 ) -> RunSummary:
-    """Runs `masa.pipeline.track_frames` over `frames` and writes MOT txt, TAO JSON and video.
+    """Runs `masa.pipeline.track_frames` over `frames` and writes the `formats` and the video.
 
     Every output is written atomically: on any error or interrupt none of them is left behind.
 
@@ -137,22 +140,27 @@ def run_tracking(
         progress: a `make_progress` display to show this video's bar in (it is removed at the
             end); None makes one, and prints the summary at the end unless `quiet`.
         should_stop: polled after each frame; True ends the run there, keeping the outputs.
+        formats: comma-separated names of `masa_cli.export_formats.FORMATS` (default: MOT txt and
+            TAO JSON); one whose file an extra writer already writes is skipped.
+        save_frames: put the frames into the YOLO dataset (needs `yolo` in `formats`).
     """
-    from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
+    from masa.io.writers import OverlayVideoWriter
     from masa_cli.damaged import print_damaged_frames
     from masa_cli.outputs import finish_all, prepare_out_dir, write_errors
 
+    export_names = parse_formats(formats, save_frames)
     prepare_out_dir(out_dir)
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
+    context = ExportContext(
+        out_dir, name, class_names, frames.width, frames.height, frames.fps, frames.total_frames,
+        getattr(frames, "path", None), tcc, save_frames,
+    )
     with write_errors(out_dir), ExitStack() as stack, print_damaged_frames() as skipped:
-        writers = [
-            stack.enter_context(MotTxtWriter(out_dir / f"{name}.txt")),
-            stack.enter_context(TaoJsonWriter(out_dir / f"{name}.json", video_name=name,
-                                              class_names=class_names, temporal_class_consistency=tcc)),
-        ]
-        writers += [stack.enter_context(make(out_dir, name)) for make in extra_writers]
+        extras = [stack.enter_context(make(out_dir, name)) for make in extra_writers]
+        writers = build_writers(export_names, context, taken=[w.path for w in extras])
+        writers = [stack.enter_context(w) for w in writers] + extras
         if video:
             writers.append(stack.enter_context(OverlayVideoWriter(
                 out_dir / f"{name}.mp4", fps=stream_fps(frames),
@@ -172,7 +180,7 @@ def run_tracking(
 
                 results = refine_results(
                     results, tracker=tracker, frames=frames, config=refine, spool_dir=out_dir, name=name,
-                    need_images=any(not isinstance(w, (MotTxtWriter, TaoJsonWriter)) for w in writers),
+                    need_images=video or save_frames,  # the overlay and the YOLO frames draw on them
                     on_online_frame=lambda _: progress.advance(task), timer=timer,
                 )
                 stack.callback(results.close)  # on any error, the spool goes with the outputs

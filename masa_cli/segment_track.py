@@ -73,7 +73,8 @@ def segmenter(
 
 def mask_writers(frames: Any, names: dict[int, str], png_ids: bool) -> list[Any]:
     """Factories `(out_dir, name) -> writer` for the mask outputs."""
-    from masa.io.mots import CocoVideoJsonWriter, IdMapPngWriter, MotsJsonWriter
+    from masa.io.export import CocoVideoJsonWriter
+    from masa.io.mots import IdMapPngWriter, MotsJsonWriter
 
     size = {"width": frames.width, "height": frames.height}
     writers = [

@@ -93,6 +93,8 @@ class OutputOptions:
     """Where results go and what is written."""
 
     out: opt.Out = Path("masa_out")
+    format: opt.Formats = opt.DEFAULT_FORMATS
+    save_frames: opt.SaveFrames = False
     class_names: opt.ClassNames = None
     tcc: opt.Tcc = True
     video: opt.Video = True

@@ -48,3 +48,13 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
     return save_adapter(build_masa_adapter(tiny_adapter_config()), path, note="random weights for tests")
+
+
+@pytest.fixture(scope="session")
+def readme_sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    """The README's `masa` commands on the bundled sample, run once in order (tracking, scoring,
+    pre-labeling): (folder holding their `masa_out/`, [(command, CliRunner result)])."""
+    from tests.readme_commands import run_sample_commands
+
+    folder = tmp_path_factory.mktemp("readme")
+    return folder, run_sample_commands(folder)

@@ -66,11 +66,30 @@ def test_davis_boxes_give_masks_with_one_identity(davis: Path, checkpoint: Path,
     mots = json.loads((tmp_path / "dog.mots.json").read_text())
     labels = [f["labels"] for f in mots]
     assert [len(frame) for frame in labels] == [1, 1, 1]
-    assert {frame[0]["id"] for frame in labels} == {"0"}  # one dog, one identity
+    assert {frame[0]["id"] for frame in labels} == {"1"}  # one dog, one identity (MOT id 1)
     assert all(rle_to_mask(frame[0]["rle"]).shape == (480, 854) for frame in labels)
     first = [float(v) for v in (davis / "dog.txt").read_text().splitlines()[0].split(",")[2:6]]
     box = labels[0][0]["box2d"]  # the given box, as given (MOT xywh -> xyxy)
     assert [box["x1"], box["y1"], box["x2"] - box["x1"], box["y2"] - box["y1"]] == pytest.approx(first)
+
+
+def test_formats_give_cvat_polygons_and_one_coco_file_with_masks(
+    davis: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    result = _run(str(davis / "JPEGImages" / "dog"), "--detections", str(davis / "dog.txt"),
+                  "--checkpoint", str(checkpoint), "--out", str(tmp_path), "--end", "2",
+                  "--no-video", "--format", "cvat,coco,mot")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dog.coco.json", "dog.cvat.xml", "dog.mots.json", "dog.txt"]  # the COCO file written once
+    coco = json.loads((tmp_path / "dog.coco.json").read_text())
+    assert all(a["segmentation"]["size"] == [480, 854] for a in coco["annotations"])
+    (track,) = ET.parse(tmp_path / "dog.cvat.xml").getroot().findall("track")
+    assert track.get("id") == "1" and [s.tag for s in track] == ["polygon", "polygon"]
+    assert {a["track_id"] for a in coco["annotations"]} == {1}
+    assert {line.split(",")[1] for line in (tmp_path / "dog.txt").read_text().splitlines()} == {"1"}
 
 
 def test_everything_mode_runs(davis: Path, checkpoint: Path, tmp_path: Path) -> None:

@@ -150,19 +150,6 @@ def test_real_process_error_has_no_traceback(tmp_path: Path) -> None:
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
 
 
-def test_readme_main_job_runs_offline_with_the_packaged_model(tmp_path: Path) -> None:
-    """The README's first command: the sample clip with the default model, no network."""
-    samples = Path(__file__).resolve().parents[1] / "samples"
-    result = runner.invoke(app, ["track", str(samples / "shapes.mp4"), "--detections", str(samples / "shapes_dets.txt"),
-                                 "--class-names", "1=disc,2=square", "--out", str(tmp_path), "--quiet"])
-    assert result.exit_code == 0, result.output
-    tao = json.loads((tmp_path / "shapes.json").read_text())
-    assert {e["category_name"] for e in tao} == {"disc", "square"}
-    assert len({e["track_id"] for e in tao}) >= 6  # six objects in the clip
-    with av.open(str(tmp_path / "shapes.mp4")) as container:
-        assert container.streams.video[0].codec_context.name == "h264"
-
-
 def test_track_runs_a_detector_as_users_call_it(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """`masa track video.mp4 --detector grounding-dino --prompt "car"`: offline, a one-line error naming
     the weights to fetch; with a local (tiny) Grounding DINO folder it tracks."""

@@ -21,7 +21,7 @@ from masa.structures import Detections
 __all__ = ["DetectAhead"]
 
 #: Attributes of a `masa.io.FrameSource` passed through, so `DetectAhead` can stand in for one.
-_SOURCE_ATTRIBUTES = ("name", "fps", "height", "width", "total_frames", "frame_indices")
+_SOURCE_ATTRIBUTES = ("name", "fps", "height", "width", "total_frames", "frame_indices", "path")
 
 
 class DetectAhead:

@@ -21,6 +21,7 @@ import numpy as np
 
 from masa.errors import InputError
 from masa.eval import clear, hota, identity, teta
+from masa.eval.mot_file import read_mot_file
 from masa.eval.readers import (
     EvalDataset,
     pairs_for,
@@ -80,7 +81,8 @@ class EvalResult:
 
 
 def detect_format(gt: str | Path) -> str:
-    """`mot` for MOTChallenge folders, `bdd` for scalabel JSON, `tao` for TAO/COCO-video JSON."""
+    """`mot` for MOTChallenge folders and `.txt` files, `bdd` for scalabel JSON, `tao` for
+    TAO/COCO-video JSON."""
     path = Path(gt)
     if path.is_dir():
         return "bdd" if any(path.glob("*.json")) and not any(path.rglob("gt/gt.txt")) else "mot"
@@ -90,6 +92,8 @@ def detect_format(gt: str | Path) -> str:
         return "tao" if b'"videos"' in head or b'"categories"' in head else "bdd"
     if not path.exists():
         raise FileNotFoundError(f"ground truth not found: {path}")
+    if path.suffix.lower() == ".txt":
+        return "mot"  # a plain gt.txt
     raise InputError(f"cannot tell the format of {path}; pass --format mot|tao|bdd")
 
 
@@ -104,17 +108,20 @@ def evaluate(
     metrics: Sequence[str] | None = None,
     *,
     use_mask: bool = False,
+    num_frames: int | None = None,
 ) -> EvalResult:
     """Reads ground truth and results, then scores them.
 
     Args:
-        gt: MOTChallenge folder, TAO/COCO-video JSON, or BDD100K scalabel JSON (file or folder).
+        gt: MOTChallenge folder or plain gt.txt file (`masa.eval.mot_file`), TAO/COCO-video JSON,
+            or BDD100K scalabel JSON (file or folder).
         results: the matching results (MOT: folder of `<seq>.txt`; TAO: results JSON; BDD: JSON or
             folder).
         format: "mot", "tao" or "bdd"; detected from `gt` when None.
         metrics: any of "hota", "clear", "identity" (MOT, BDD) or "teta" (TAO); default: all of a
             format's.
         use_mask: score with mask IoU on the formats' RLE masks (TAO `segmentation`, BDD `rle`).
+        num_frames: length of the sequence of a plain gt.txt file (default: its last frame).
 
     Raises:
         InputError: unknown format or metric, or bad input files (see `masa.eval.readers`).
@@ -127,7 +134,14 @@ def evaluate(
         raise InputError(
             "MOTChallenge txt files carry boxes only; mask IoU needs --format tao or bdd"
         )
-    if fmt == "mot":
+    plain_mot = fmt == "mot" and Path(gt).is_file()
+    if num_frames is not None and not plain_mot:
+        raise InputError(
+            "the number of frames is for a plain gt.txt file (a folder has seqinfo.ini)"
+        )
+    if plain_mot:
+        dataset = read_mot_file(gt, results, num_frames=num_frames)
+    elif fmt == "mot":
         dataset = read_mot(gt, results)
     elif fmt == "tao":
         dataset = read_tao(gt, results, use_mask=use_mask)

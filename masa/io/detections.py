@@ -380,7 +380,7 @@ def _parse_annotation(
         "frame": int(frame), "bbox": bbox, "score": score, "category_id": int(ann["category_id"]),
         "video_id": ann.get("video_id", None if image is None else image["video_id"]),
         "track_id": ann.get("track_id", ann.get("instance_id")), "image": image,
-        "segmentation": ann.get("segmentation"),
+        "segmentation": ann.get("segmentation") or None,  # [] (CVAT's COCO boxes): no mask
     }
 
 

@@ -1,5 +1,5 @@
-"""Mask outputs: MOTS results JSON (scalabel frames with RLE), COCO-video JSON with `segmentation`,
-and per-frame PNG id maps. All atomic, like `masa.io.writers`.
+"""Mask outputs: MOTS results JSON (scalabel frames with RLE) and per-frame PNG id maps. All
+atomic, like `masa.io.writers`. (COCO-video JSON, with masks or boxes, is `masa.io.export.coco`.)
 
 RLE is COCO's (pycocotools), `{"size": [H, W], "counts": str}`. pycocotools needs a
 Fortran-ordered uint8 `(H, W)` array and returns `counts` as bytes; both are handled here.
@@ -8,20 +8,17 @@ Fortran-ordered uint8 `(H, W)` array and returns `counts` as bytes; both are han
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import IO, Any
 
 import cv2
 import numpy as np
 
-from masa.boxes import xyxy_to_xywh
-from masa.io.writers import _AtomicWriter, _temp_path, _tracked
+from masa.io.atomic_folder import AtomicFolderWriter
+from masa.io.writers import _AtomicWriter, _temp_path, _tracked, output_track_ids
 from masa.structures import Detections
 
-__all__ = ["mask_to_rle", "rle_to_mask", "MotsJsonWriter", "CocoVideoJsonWriter", "IdMapPngWriter"]
+__all__ = ["mask_to_rle", "rle_to_mask", "MotsJsonWriter", "IdMapPngWriter"]
 
 
 def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
@@ -83,9 +80,9 @@ class MotsJsonWriter(_JsonLinesWriter):
 
     A JSON list with one entry per written frame, empty frames included:
     `{"name": "<video>-<frame_idx + 1:07d>.jpg", "videoName", "frameIndex": frame_idx (0-based),
-    "labels": [{"id": str(tracker_id), "score", "category", "box2d": {x1, y1, x2, y2},
-    "rle": {"size": [H, W], "counts": str}}]}`. Only tracked detections with a non-empty mask are
-    labels (MOTS has no empty instances).
+    "labels": [{"id": str(track_id), "score", "category", "box2d": {x1, y1, x2, y2},
+    "rle": {"size": [H, W], "counts": str}}]}` with the 1-based track id of `output_track_ids`.
+    Only tracked detections with a non-empty mask are labels (MOTS has no empty instances).
 
     Args:
         path: destination `.json` file.
@@ -105,7 +102,7 @@ class MotsJsonWriter(_JsonLinesWriter):
         tracked, masks = _masked(detections)
         labels = []
         for i, (tid, box, score, cid) in enumerate(zip(
-            tracked.tracker_id.tolist(), tracked.xyxy.tolist(), tracked.confidence.tolist(),
+            output_track_ids(tracked), tracked.xyxy.tolist(), tracked.confidence.tolist(),
             tracked.class_id.tolist(),
         )):
             if not masks[i].any():
@@ -126,75 +123,9 @@ class MotsJsonWriter(_JsonLinesWriter):
         self._lines_path.unlink()
 
 
-class CocoVideoJsonWriter(_JsonLinesWriter):
-    """Tracks as a COCO-video dataset dict (mmdet CocoVID / TAO style) with RLE segmentations.
-
-    `{"videos": [{id: 1, name, width, height}], "images": [{id: frame_idx + 1, video_id: 1,
-    frame_id: frame_idx, file_name, width, height}], "categories": [{id, name}], "annotations":
-    [{id, image_id, video_id, category_id, track_id, instance_id, bbox: [x, y, w, h], area,
-    segmentation: RLE, score, iscrowd: 0}]}`; `track_id` is the tracker id, `area` the mask's pixel
-    count. Every written frame is an image. `masa.io.read_coco_detections` reads it back.
-
-    Args:
-        path: destination `.json` file.
-        video_name: the video's name.
-        class_names: class id -> name for `categories`.
-        width: frame width in pixels.
-        height: frame height in pixels.
-    """
-
-    def __init__(
-        self, path: str | Path, *, video_name: str, class_names: dict[int, str], width: int, height: int
-    ) -> None:
-        super().__init__(path)
-        self.video_name = video_name
-        self.class_names = dict(class_names)
-        self.width, self.height = width, height
-        self._frames: list[int] = []
-        self._categories: set[int] = set()
-
-    def __enter__(self) -> CocoVideoJsonWriter:
-        return self
-
-    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
-        tracked, masks = _masked(detections)
-        self._frames.append(frame_idx)
-        xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().tolist()  # (N, 4)
-        for i, (tid, box, score, cid) in enumerate(zip(
-            tracked.tracker_id.tolist(), xywh, tracked.confidence.tolist(), tracked.class_id.tolist(),
-        )):
-            self._categories.add(cid)
-            annotation = {
-                "image_id": frame_idx + 1, "video_id": 1, "category_id": cid, "track_id": tid,
-                "instance_id": tid, "bbox": [round(v, 2) for v in box], "area": int(masks[i].sum()),
-                "segmentation": mask_to_rle(masks[i]), "score": round(score, 5), "iscrowd": 0,
-            }
-            self._lines.write(json.dumps(annotation) + "\n")
-
-    def _finish(self) -> None:
-        annotations = self._entries()
-        for i, annotation in enumerate(annotations, start=1):
-            annotation["id"] = i
-        size = {"width": self.width, "height": self.height}
-        dataset = {
-            "videos": [{"id": 1, "name": self.video_name, **size}],
-            "images": [
-                {"id": f + 1, "video_id": 1, "frame_id": f,
-                 "file_name": f"{self.video_name}/{f + 1:06d}.jpg", **size}
-                for f in self._frames
-            ],
-            "categories": [{"id": c, "name": self.class_names.get(c, str(c))}
-                           for c in sorted(self._categories | set(self.class_names))],
-            "annotations": annotations,
-        }
-        with open(self._tmp, "w", encoding="utf-8") as out:
-            json.dump(dataset, out)
-        self._lines_path.unlink()
-
-
-class IdMapPngWriter:
-    """Per-frame PNG id maps: `<folder>/<frame_idx:06d>.png`, uint16, pixel = tracker_id + 1
-    (0 = background). Where masks overlap, the higher-scoring one wins.
+class IdMapPngWriter(AtomicFolderWriter):
+    """Per-frame PNG id maps: `<folder>/<frame_idx:06d>.png`, uint16, pixel = the 1-based track id
+    of `output_track_ids` (0 = background). Where masks overlap, the higher-scoring one wins.
 
     The PNGs go to a hidden temporary folder beside `folder`, renamed over it on `close()` (an
     existing `folder` is replaced); on an error inside `with` or `abort()` nothing is kept.
@@ -206,61 +137,21 @@ class IdMapPngWriter:
     """
 
     def __init__(self, folder: str | Path, *, width: int, height: int) -> None:
-        self.path = Path(folder)
+        super().__init__(folder)
         self.width, self.height = width, height
-        self._tmp = _temp_dir(self.path)
-        self._closed = False
 
     def __enter__(self) -> IdMapPngWriter:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def write(self, frame_idx: int, detections: Detections, image: np.ndarray | None = None) -> None:
+    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         """Writes the id map of one frame (masks Tensor[N, H, W] bool of tracked detections)."""
-        if self._closed:
-            raise RuntimeError(f"IdMapPngWriter for {self.path} is already closed")
         tracked, masks = _masked(detections)
         if masks.shape[1:] != (self.height, self.width):
             raise ValueError(f"masks must be ({self.height}, {self.width}), but got {masks.shape[1:]}")
         ids = np.zeros((self.height, self.width), dtype=np.uint16)
+        track_ids = output_track_ids(tracked)
         order = np.argsort(tracked.confidence.cpu().numpy(), kind="stable")  # low score first
         for i in order.tolist():
-            ids[masks[i]] = int(tracked.tracker_id[i]) + 1
+            ids[masks[i]] = track_ids[i]
         if not cv2.imwrite(str(self._tmp / f"{frame_idx:06d}.png"), ids):
             raise OSError(f"cannot write {self._tmp / f'{frame_idx:06d}.png'}")
-
-    def close(self) -> None:
-        """Moves the finished folder to `path`."""
-        if self._closed:
-            return
-        self._closed = True
-        old = None
-        if self.path.exists():
-            old = self.path.with_name(f".{self.path.name}.old{os.getpid()}")
-            os.replace(self.path, old)
-        os.replace(self._tmp, self.path)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-
-    def abort(self) -> None:
-        """Deletes the temporary folder; `path` is left untouched."""
-        if not self._closed:
-            self._closed = True
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-
-def _temp_dir(destination: Path) -> Path:
-    """Creates an empty hidden folder next to `destination`, with the user's umask permissions."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = destination.parent / f".{destination.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            tmp.mkdir(mode=0o777)
-            return tmp
-        except FileExistsError:  # pragma: no cover - 32 random bits collided
-            continue

@@ -88,13 +88,15 @@ class FrameSource:
         assumed_fps: True when `fps` is a default, not the source's own rate nor a given one.
         strict: an undecodable frame raises `InputError`; when False it is skipped.
         skipped: indices of the frames skipped by the last iteration (strict=False only).
+        path: the video file or image folder (None for a glob pattern).
     """
 
     def __init__(
         self, *, name: str, fps: float, height: int, width: int, total_frames: int,
-        frame_indices: range, reader: _Reader, strict: bool = True,
+        frame_indices: range, reader: _Reader, strict: bool = True, path: Path | None = None,
     ) -> None:
         self.name = name
+        self.path = path
         self.fps = fps
         self.height = height
         self.width = width
@@ -385,6 +387,7 @@ def open_frames(
         frame_indices=indices,
         reader=reader,
         strict=strict,
+        path=None if is_glob else path,
     )
     frames.assumed_fps = fps is None and assumed
     return frames

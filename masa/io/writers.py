@@ -25,7 +25,7 @@ import numpy as np
 from masa.boxes import xyxy_to_xywh
 from masa.structures import Detections
 
-__all__ = ["MotTxtWriter", "TaoJsonWriter", "OverlayVideoWriter", "remove_temporaries"]
+__all__ = ["MotTxtWriter", "TaoJsonWriter", "OverlayVideoWriter", "output_track_ids", "remove_temporaries"]
 
 #: Names `_temp_path` (and `masa.io.mots`' temporary folders) give: `.NAME.<8 hex>.tmp|.jsonl`.
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp|jsonl)$")
@@ -59,6 +59,18 @@ def remove_temporaries(folder: Path) -> list[Path]:
         else:
             path.unlink(missing_ok=True)
     return stale
+
+
+def output_track_ids(detections: Detections) -> list[int]:
+    """The track ids every output shows: `tracker_id + 1`, MOTChallenge's 1-based numbering.
+
+    The trackers number tracks from 0; the MOT txt, TAO/COCO JSON, MOTS, CVAT, Label Studio and
+    YOLO files, PNG id maps and the overlay labels all use this one numbering, so a track has
+    the same id in every output.
+    """
+    if detections.tracker_id is None:
+        raise ValueError("detections must have tracker_id to be written as tracks")
+    return (detections.tracker_id.cpu() + 1).tolist()
 
 
 def _tracked(detections: Detections) -> Detections:
@@ -155,9 +167,9 @@ class _AtomicWriter:
 class MotTxtWriter(_AtomicWriter):
     """Writes tracks as MOTChallenge lines `frame,id,x,y,w,h,score,-1,-1,-1`.
 
-    `frame` is `frame_idx + 1` and `id` is `tracker_id + 1`, so both start at 1 as in MOTChallenge
-    ground truth (the evaluation accepts any non-negative id). Only detections with
-    `tracker_id >= 0` are written; boxes get 2 decimals, scores 4.
+    `frame` is `frame_idx + 1` and `id` is `tracker_id + 1` (`output_track_ids`), so both start at
+    1 as in MOTChallenge ground truth (the evaluation accepts any non-negative id). Only detections
+    with `tracker_id >= 0` are written; boxes get 2 decimals, scores 4.
 
     Args:
         path: destination `.txt` file; its folder is created if needed.
@@ -173,11 +185,12 @@ class MotTxtWriter(_AtomicWriter):
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         tracked = _tracked(detections)
         xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().numpy()  # (N, 4)
-        ids = tracked.tracker_id.cpu().numpy()
         scores = tracked.confidence.cpu().numpy()
         self._file.writelines(
-            f"{frame_idx + 1},{tid + 1},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n"
-            for tid, (x, y, w, h), s in zip(ids.tolist(), xywh.tolist(), scores.tolist())
+            f"{frame_idx + 1},{tid},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.4f},-1,-1,-1\n"
+            for tid, (x, y, w, h), s in zip(
+                output_track_ids(tracked), xywh.tolist(), scores.tolist()
+            )
         )
 
     def _finish(self) -> None:
@@ -192,9 +205,9 @@ class TaoJsonWriter(_AtomicWriter):
 
     Each tracked detection becomes `{image_id, video_id, track_id, bbox: [x, y, w, h], score,
     category_id[, category_name]}` with `image_id = frame_idx + image_id_offset` and `track_id`
-    the tracker id as given. Entries stream to a temporary JSON-lines file while running; `close()`
-    applies temporal class consistency and writes the final list, so memory stays flat apart from
-    a per-track category counter.
+    the 1-based id of `output_track_ids` (the MOT txt's id). Entries stream to a temporary
+    JSON-lines file while running; `close()` applies temporal class consistency and writes the
+    final list, so memory stays flat apart from a per-track category counter.
 
     Args:
         path: destination `.json` file; its folder is created if needed.
@@ -231,7 +244,7 @@ class TaoJsonWriter(_AtomicWriter):
         tracked = _tracked(detections)
         xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().numpy()  # (N, 4)
         for tid, box, score, cid in zip(
-            tracked.tracker_id.tolist(), xywh.tolist(), tracked.confidence.tolist(),
+            output_track_ids(tracked), xywh.tolist(), tracked.confidence.tolist(),
             tracked.class_id.tolist(),
         ):
             self._votes.setdefault(tid, Counter())[cid] += 1
@@ -243,7 +256,8 @@ class TaoJsonWriter(_AtomicWriter):
             self._lines.write(json.dumps(entry) + "\n")
 
     def track_categories(self) -> dict[int, int]:
-        """Track id -> its most frequent category id so far (ties to the smallest id)."""
+        """Track id (1-based, as written) -> its most frequent category id so far (ties to the
+        smallest id)."""
         return {tid: min(votes, key=lambda c: (-votes[c], c)) for tid, votes in self._votes.items()}
 
     def _finish(self) -> None:
@@ -268,10 +282,11 @@ class TaoJsonWriter(_AtomicWriter):
 class OverlayVideoWriter(_AtomicWriter):
     """Draws tracks on frames and encodes an H.264 (libx264, yuv420p) mp4 through PyAV.
 
-    Boxes, masks and labels `#id class score` are coloured by track id, with a trace of the last
-    `trace_length` box centres (supervision annotators). Detections with `tracker_id` -1 are not
-    drawn; without `tracker_id` every detection is drawn, coloured by class. An odd width or height
-    is padded by one black pixel, as yuv420p needs even sizes. Frames are encoded as they come.
+    Boxes, masks and labels `#id class score` (the 1-based id of `output_track_ids`, as in the MOT
+    txt) are coloured by track id, with a trace of the last `trace_length` box centres
+    (supervision annotators). Detections with `tracker_id` -1 are not drawn; without `tracker_id`
+    every detection is drawn, coloured by class. An odd width or height is padded by one black
+    pixel, as yuv420p needs even sizes. Frames are encoded as they come.
 
     Args:
         path: destination `.mp4` file; its folder is created if needed.
@@ -320,7 +335,7 @@ class OverlayVideoWriter(_AtomicWriter):
 
     def _labels(self, detections: Detections) -> list[str]:
         n = len(detections)
-        ids = [None] * n if detections.tracker_id is None else detections.tracker_id.tolist()
+        ids = [None] * n if detections.tracker_id is None else output_track_ids(detections)
         classes, scores = detections.class_id.tolist(), detections.confidence.tolist()
         return [
             ("" if tid is None else f"#{tid} ") + f"{self.class_names.get(cid, cid)} {score:.2f}"

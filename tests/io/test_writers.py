@@ -53,15 +53,16 @@ def test_tao_json_temporal_class_consistency(tmp_path):
         writer.write(2, _dets([[2, 2, 12, 12], [0, 0, 1, 1]], [0, -1], class_id=[3, 2]))
     entries = json.loads(path.read_text())
     assert len(entries) == 5
-    assert {e["category_id"] for e in entries if e["track_id"] == 0} == {3}
-    assert {e["category_id"] for e in entries if e["track_id"] == 5} == {1}
+    # tracker ids 0 and 5 are written as 1 and 6, the MOT txt's ids
+    assert {e["category_id"] for e in entries if e["track_id"] == 1} == {3}
+    assert {e["category_id"] for e in entries if e["track_id"] == 6} == {1}
     first = entries[0]
     assert first == {
-        "image_id": 1, "video_id": 9, "track_id": 0, "bbox": [0.0, 0.0, 10.0, 10.0],
+        "image_id": 1, "video_id": 9, "track_id": 1, "bbox": [0.0, 0.0, 10.0, 10.0],
         "score": 0.5, "category_id": 3, "category_name": "cat",
     }
     table = read_coco_detections(path)  # image_id - 1 -> frame index, track_id -> source_id
-    assert table.frame_indices == [0, 1, 2] and table.get(1).data["source_id"].tolist() == [0, 5]
+    assert table.frame_indices == [0, 1, 2] and table.get(1).data["source_id"].tolist() == [1, 6]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tao.json"]
 
 

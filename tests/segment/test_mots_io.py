@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from masa.io import read_coco_detections
-from masa.io.mots import CocoVideoJsonWriter, IdMapPngWriter, MotsJsonWriter, mask_to_rle, rle_to_mask
+from masa.io.export import CocoVideoJsonWriter
+from masa.io.mots import IdMapPngWriter, MotsJsonWriter, mask_to_rle, rle_to_mask
 from masa.structures import Detections
 
 H, W = 7, 11
@@ -63,7 +64,8 @@ def test_mots_json_is_scalabel_frames_with_rle(tmp_path: Path) -> None:
     assert [(f["name"], f["videoName"], f["frameIndex"]) for f in frames] == [("v-0000001.jpg", "v", 0),
                                                                               ("v-0000002.jpg", "v", 1)]
     (label,) = frames[0]["labels"]  # the empty mask and the untracked detection are not written
-    assert (label["id"], label["category"], label["score"]) == ("4", "object", 0.9)
+    # tracker id 4 is written as 5, the MOT txt's id
+    assert (label["id"], label["category"], label["score"]) == ("5", "object", 0.9)
     assert label["box2d"] == {"x1": 1.0, "y1": 1.0, "x2": 5.0, "y2": 4.0}
     assert np.array_equal(rle_to_mask(label["rle"]), _mask((1, 2)))
     assert frames[1]["labels"] == []
@@ -81,7 +83,9 @@ def test_coco_video_json_reads_back(tmp_path: Path) -> None:
     assert dataset["annotations"][0]["area"] == 2 and dataset["categories"] == [{"id": 0, "name": "object"}]
     table = read_coco_detections(path)
     frame0 = table.get(0)
-    assert frame0.data["source_id"].tolist() == [0, 1] and table.get(2).data["source_id"].tolist() == [0]
+    # tracker ids 0, 1 are written as the MOT txt's 1, 2
+    assert frame0.data["source_id"].tolist() == [1, 2]
+    assert table.get(2).data["source_id"].tolist() == [1]
     assert np.array_equal(frame0.mask.numpy(), np.stack(masks))
     assert table.get(2).xyxy.tolist() == [[1.0, 1.0, 5.0, 4.0]]
 
@@ -104,7 +108,6 @@ def test_writers_leave_nothing_on_error(tmp_path: Path) -> None:
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="must have masks"):
-        with CocoVideoJsonWriter(tmp_path / "b.json", video_name="v", class_names={}, width=W,
-                                 height=H) as coco:
-            coco.write(0, _detections([_mask((1, 1))], [0], [0.5]).replace(mask=None))
+        with MotsJsonWriter(tmp_path / "b.json", video_name="v", class_names={}) as mots:
+            mots.write(0, _detections([_mask((1, 1))], [0], [0.5]).replace(mask=None))
     assert list(tmp_path.iterdir()) == []
