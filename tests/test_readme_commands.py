@@ -36,7 +36,7 @@ def test_readme_sample_commands_run(readme_sample_run: tuple[Path, list]) -> Non
     # the first command: the packaged model names the classes and finds the clip's six objects
     tao = json.loads((out / "shapes.json").read_text())
     assert {e["category_name"] for e in tao} == {"disc", "square"}
-    assert len({e["track_id"] for e in tao}) >= 6
+    assert 6 <= len({e["track_id"] for e in tao}) <= 8  # six objects; the default tracker keeps their ids
     with av.open(str(out / "shapes.mp4")) as container:
         assert container.streams.video[0].codec_context.name == "h264"
     # the pre-labeling command: a YOLO dataset with every frame
