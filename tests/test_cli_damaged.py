@@ -151,3 +151,21 @@ def test_detect_track_skips_a_corrupt_frame(
     assert seen == [0, 2, 3]
     mot, tao, video = _frames_written(out, "frames")
     assert 2 not in mot | tao and video == 3
+
+
+def test_a_second_pass_over_the_source_warns_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """A frame skipped again when the source is decoded again is reported and counted once."""
+    import warnings
+
+    from masa.io import DamagedFrameWarning
+    from masa_cli.damaged import print_damaged_frames
+
+    with print_damaged_frames() as skipped:
+        for _ in range(2):
+            warnings.warn(DamagedFrameWarning("a.jpg: cannot decode image; skipped frame 3", [3]))
+        warnings.warn(DamagedFrameWarning("v.mp4: truncated; skipped 2 frames (8..9)", [8, 9]))
+    assert skipped == {3, 8, 9}
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: a.jpg: cannot decode image; skipped frame 3",
+        "warning: v.mp4: truncated; skipped 2 frames (8..9)",
+    ]
