@@ -11,24 +11,27 @@ __all__ = ["print_damaged_frames"]
 
 
 @contextmanager
-def print_damaged_frames() -> Iterator[list[int]]:
+def print_damaged_frames() -> Iterator[set[int]]:
     """While inside, each `masa.io.DamagedFrameWarning` is printed as `warning: ...` on one line of
-    stderr (every one, not only the first per place); other warnings are shown as usual.
+    stderr, once per frame even when the source is decoded twice (a second pass for the overlay);
+    other warnings are shown as usual.
 
     Yields:
         The indices of the frames skipped so far (filled in as the warnings come).
     """
     from masa.io.video import DamagedFrameWarning
 
-    skipped: list[int] = []
+    skipped: set[int] = set()
     with warnings.catch_warnings():
         warnings.simplefilter("always", DamagedFrameWarning)
         show = warnings.showwarning
 
         def show_one_line(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
             if issubclass(category, DamagedFrameWarning):
-                skipped.extend(getattr(message, "frame_indices", []))
-                print("warning: " + " ".join(str(message).split()), file=sys.stderr)
+                indices = set(getattr(message, "frame_indices", ()))
+                if not indices or indices - skipped:
+                    print("warning: " + " ".join(str(message).split()), file=sys.stderr)
+                skipped.update(indices)
             else:
                 show(message, category, *args, **kwargs)
 

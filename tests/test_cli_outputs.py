@@ -20,10 +20,11 @@ def pets(shared: Path) -> Path:
     return shared / "data" / "mot" / "PETS09-S2L1"
 
 
-def _track(pets: Path, checkpoint: Path, out: Path, *extra: str) -> object:
+def _track(pets: Path, checkpoint: Path, out: Path, video: bool = False) -> object:
     return runner.invoke(app, [
         "track", str(pets / "img1"), "--detections", str(pets / "det" / "det.txt"), "--checkpoint",
-        str(checkpoint), "--out", str(out), "--end", "4", "--quiet", *extra,
+        str(checkpoint), "--out", str(out), "--end", "3", "--quiet",
+        "--video" if video else "--no-video",
     ])
 
 
@@ -71,20 +72,21 @@ def test_full_disk(
 ) -> None:
     from masa.io import writers
 
-    if when == "mid-run":  # the MOT txt write of the third frame fails
+    if when == "mid-run":  # the MOT txt write of the second of three frames fails
         write, calls = writers.MotTxtWriter._write, []
 
         def write_then_fail(self: object, *args: object) -> None:
             calls.append(1)
-            if len(calls) == 3:
+            if len(calls) == 2:
                 _no_space()
             write(self, *args)
 
         monkeypatch.setattr(writers.MotTxtWriter, "_write", write_then_fail)
-    else:  # the TAO JSON is written out last, after the video and the txt are complete
+    else:  # the TAO JSON is written out after the video is complete
         monkeypatch.setattr(writers.TaoJsonWriter, "_finish", _no_space)
     out = tmp_path / "out"
-    _one_line_error(_track(pets, tiny_checkpoint, out), str(out), "No space left on device")
+    result = _track(pets, tiny_checkpoint, out, video=when == "at the end")
+    _one_line_error(result, str(out), "No space left on device")
     assert list(out.iterdir()) == []  # no output, no temporary file
 
 
