@@ -51,7 +51,9 @@ def _assert_same_boxes(rows: list[list[float]], mot: dict, clip: bool = False) -
     assert len({i for _, i in found}) == len({i for _, i in mot})  # the same tracks
     for r in rows:
         expected = mot[int(r[0]), int(r[1])]
-        np.testing.assert_allclose(r[2:6], _clipped(expected) if clip else expected, atol=0.01)
+        # corner files (CVAT) and MOT's x, y, w, h are each rounded to 2 decimals: a width from
+        # two rounded corners may differ from the rounded width by up to 0.015
+        np.testing.assert_allclose(r[2:6], _clipped(expected) if clip else expected, atol=0.02)
 
 
 @pytest.fixture(scope="module")
