@@ -56,7 +56,7 @@ def test_batch_tracks_each_video_into_its_folder_records_failures_and_resumes(
     videos, dets = batch
     out = tmp_path / "out"
     args = [str(videos), "--detections", str(dets), "--checkpoint", str(tiny_checkpoint), "--out", str(out),
-            "--end", "3", "--no-video"]
+            "--end", "3", "--no-video", "--tracker", "tao"]  # tao: every box is tracked from its first frame
     result = _track(*args, quiet=False)
     assert result.exit_code == 1, result.output  # two videos failed, the others are done
     records = {r["name"]: r for r in _manifest(out)}
@@ -145,7 +145,7 @@ def test_streams_need_no_end_and_a_drop_is_partial(streams: str, tiny_checkpoint
         shutil.copy(DETS, dets / f"{name}.txt")
     out = tmp_path / "out"
     result = _track(f"{streams}/full.mp4", f"{streams}/drop.ts", "--detections", str(dets), "--stride", "8",
-                    "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--no-video")
+                    "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--no-video", "--tracker", "tao")
     assert result.exit_code == 0, result.output
     full, drop = sorted(_manifest(out), key=lambda r: r["name"] != "full")
     assert (full["status"], full["frames"]) == ("done", 12)  # frames 0, 8, ..., 88 of 96
@@ -165,7 +165,7 @@ def test_ctrl_c_ends_a_stream_cleanly(streams: str, tiny_checkpoint: Path, tmp_p
     thread = threading.Thread(target=interrupt_once_tracking, daemon=True)
     thread.start()
     result = _track(f"{streams}/slow.ts", "--detections", str(tmp_path / "slow.txt"), "--checkpoint",
-                    str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--no-video")
+                    str(tiny_checkpoint), "--out", str(tmp_path / "out"), "--no-video", "--tracker", "tao")
     thread.join()
     assert result.exit_code == 0, result.output
     assert "stopped by Ctrl-C" in result.stderr
