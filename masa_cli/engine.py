@@ -1,4 +1,4 @@
-"""One video at a time, models loaded once: what every command, batch and Ray task runs."""
+"""Tracks one video at a time with models loaded once: what every command, batch and Ray task runs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from masa.errors import InputError
 from masa.io.sources import VideoItem, open_source
 from masa_cli.detectors import box_mode, build_detector, detector_name, unified_or_plug_and_play
 from masa_cli.interrupts import stop_on_interrupt
-from masa_cli.runner import (
-    RunSummary, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps,
-)
+from masa_cli.options import BoxMode
+from masa_cli.runner import RunSummary, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps
 from masa_cli.settings import TrackOptions
 
 __all__ = ["TrackEngine"]
@@ -44,8 +43,7 @@ class TrackEngine:
         """`detector` (filtered batch detector or None), `base` (the detector itself), and
         `embedder` (track) or `sam` (segment-track)."""
         o = self.options
-        name = self.detector_name
-        base = build_detector(name, o.detector, self.device) if name else None
+        base = build_detector(self.detector_name, o.detector, self.device) if self.detector_name else None
         if o.segment is not None:
             from masa_cli.segment_track import load_segment_model
 
@@ -65,16 +63,14 @@ class TrackEngine:
         import masa.weights
 
         checkpoint = self.options.model.checkpoint or DEFAULT_CHECKPOINT
-        resize = self.options.model.embed_size
-        adapter = masa.weights.load_adapter(checkpoint, device=self.device, resize=resize)
+        adapter = masa.weights.load_adapter(checkpoint, device=self.device, resize=self.options.model.embed_size)
         if base is not None:
             detector, embedder = unified_or_plug_and_play(base, adapter, checkpoint)
             return {"detector": detector, "embedder": embedder}
         if adapter.backbone is None:
             raise InputError(
                 f"{checkpoint} is a MASA adapter for a detector's own features: use it with "
-                "`masa detect-track --detector grounding-dino` (GDINO/Detic) "
-                "or `masa segment-track` (SAM)"
+                "`masa detect-track --detector grounding-dino` (GDINO/Detic) or `masa segment-track` (SAM)"
             )
         return {"detector": None, "embedder": adapter}
 
@@ -83,12 +79,7 @@ class TrackEngine:
         _ = self.models
 
     def run(
-        self,
-        item: VideoItem,
-        out_dir: Path,
-        *,
-        detections: Path | None = None,
-        progress: Any = None,
+        self, item: VideoItem, out_dir: Path, *, detections: Path | None = None, progress: Any = None
     ) -> RunSummary:
         """Tracks one video into `out_dir`; its outputs are named after the video.
 
@@ -130,18 +121,12 @@ class TrackEngine:
         if o.segment is not None:
             from masa_cli.segment_track import mask_writers, segmenter
 
-            detect, names = segmenter(
-                models["sam"], o, self.mode, table=table, detector=models["detector"]
-            )
+            detect, names = segmenter(models["sam"], o, self.mode, table=table, detector=models["detector"])
             embedder, source = detect, frames
             names = parse_class_names(o.output.class_names, names)
             writers = mask_writers(frames, names, o.segment.png_ids)
         elif table is not None:
-            source, embedder = frames, models["embedder"]
-
-            def detect(frame_idx: int, image: Any) -> Any:
-                return table.get(frame_idx)
-
+            detect, embedder, source = (lambda frame_idx, image: table.get(frame_idx)), models["embedder"], frames
             names = parse_class_names(o.output.class_names, table.class_names)
         else:
             from masa.detectors import DetectAhead
@@ -152,16 +137,13 @@ class TrackEngine:
         with stop_on_interrupt(item.live) as stopped:
             summary = run_tracking(
                 frames=source, detect=detect, embedder=embedder, tracker=tracker, out_dir=out_dir,
-                class_names=names, tcc=o.output.tcc, video=o.output.video,
-                trace_length=o.output.trace_length,
+                class_names=names, tcc=o.output.tcc, video=o.output.video, trace_length=o.output.trace_length,
                 quiet=o.output.quiet, synchronize=self.device.type == "cuda", extra_writers=writers,
                 progress=progress, should_stop=stopped,
             )
         if frames.assumed_fps:
-            summary.notes.append(
-                f"{item.name}: no frame rate known (no seqinfo.ini), assumed {frames.fps:g} fps; "
-                "pass --fps"
-            )
+            summary.notes.append(f"{item.name}: no frame rate known (no seqinfo.ini), assumed {frames.fps:g} "
+                                 "fps; pass --fps")
         summary.partial = getattr(frames, "ended_early", None)
         if stopped():
             summary.notes.append(f"{item.name}: stopped by Ctrl-C after {summary.frames} frames")
@@ -171,6 +153,4 @@ class TrackEngine:
         """Warnings about the whole run (prompt phrases that never matched), once models ran."""
         base = self.__dict__.get("models", {}).get("base")
         unmatched = base.unmatched_phrases() if hasattr(base, "unmatched_phrases") else []
-        if not unmatched:
-            return []
-        return [f"no detections for {', '.join(map(repr, unmatched))} in any frame"]
+        return [f"no detections for {', '.join(map(repr, unmatched))} in any frame"] if unmatched else []

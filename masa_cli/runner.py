@@ -15,8 +15,7 @@ from masa.pipeline import StageTimer, resolve_device, track_frames
 from masa_cli.settings import TrackerSettings
 
 __all__ = [
-    "TrackerSettings", "build_tracker", "make_progress", "resolve_device", "run_tracking",
-    "RunSummary", "stream_fps",
+    "TrackerSettings", "build_tracker", "make_progress", "resolve_device", "run_tracking", "RunSummary", "stream_fps",
 ]
 
 
@@ -170,7 +169,7 @@ def run_tracking(
 
 
 def make_progress(quiet: bool) -> Any:
-    """A rich progress display on stderr; a task's `unit` field names its rate (frames/s)."""
+    """A rich progress display on stderr; a task's `unit` field names its rate (default frames/s)."""
     from rich.console import Console
     from rich.progress import (
         BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn,
@@ -180,8 +179,7 @@ def make_progress(quiet: bool) -> Any:
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
             unit = task.fields.get("unit", "frames/s")
-            text = f"{task.speed or 0:5.1f} {unit}" if unit else ""
-            return Text(text, style="progress.data.speed")
+            return Text(f"{task.speed or 0:5.1f} {unit}" if unit else "", style="progress.data.speed")
 
     return Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),

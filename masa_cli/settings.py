@@ -16,8 +16,8 @@ from typing import Optional
 from masa_cli import options as opt
 
 __all__ = [
-    "BatchOptions", "DetectorOptions", "InputOptions", "ModelOptions", "OutputOptions",
-    "SegmentOptions", "TrackOptions", "TrackerSettings",
+    "BatchOptions", "DetectorOptions", "InputOptions", "ModelOptions", "OutputOptions", "SegmentOptions",
+    "TrackOptions", "TrackerSettings",
 ]
 
 

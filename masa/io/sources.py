@@ -22,31 +22,13 @@ from masa.io.stream import STREAM_SCHEMES
 from masa.io.video import IMAGE_SUFFIXES, FrameSource, natural_key, open_frames
 
 __all__ = [
-    "LIST_SUFFIXES",
-    "VIDEO_SUFFIXES",
-    "SourceList",
-    "VideoItem",
-    "expand_sources",
-    "find_detections",
+    "LIST_SUFFIXES", "VIDEO_SUFFIXES", "SourceList", "VideoItem", "expand_sources", "find_detections",
     "open_source",
 ]
 
 VIDEO_SUFFIXES = (
-    ".mp4",
-    ".avi",
-    ".mkv",
-    ".mov",
-    ".webm",
-    ".m4v",
-    ".mpg",
-    ".mpeg",
-    ".wmv",
-    ".flv",
-    ".ts",
-    ".mts",
-    ".m2ts",
-    ".3gp",
-    ".ogv",
+    ".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".mts", ".m2ts",
+    ".3gp", ".ogv",
 )
 #: Text files whose lines are sources.
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -104,10 +86,8 @@ def _scan(root: Path, exclude: set[Path]) -> list[VideoItem]:
     items = []
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
-        dirs[:] = sorted(
-            (d for d in dirs if not d.startswith(".") and (here / d).resolve() not in exclude),
-            key=natural_key,
-        )
+        dirs[:] = sorted((d for d in dirs if not d.startswith(".") and (here / d).resolve() not in exclude),
+                         key=natural_key)
         visible = [f for f in files if not f.startswith(".")]
         if here != root and any(Path(f).suffix.lower() in IMAGE_SUFFIXES for f in visible):
             rel = here.relative_to(root)
@@ -124,9 +104,7 @@ def _read_list(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise InputError(
-            f"{path}: cannot read the list of videos ({e.__class__.__name__})"
-        ) from None
+        raise InputError(f"{path}: cannot read the list of videos ({e.__class__.__name__})") from None
     entries = [line.strip() for line in lines]
     entries = [e for e in entries if e and not e.startswith("#")]
     if not entries:
@@ -157,17 +135,13 @@ def _expand(arg: str, exclude: set[Path], depth: int = 0) -> tuple[list[VideoIte
             return [VideoItem(arg, _folder_name(path), "images")], False
         items = _scan(path, exclude)
         if not items:
-            raise InputError(
-                f"{arg}: folder contains no videos ({', '.join(VIDEO_SUFFIXES[:4])}, ...) "
-                "or image folders"
-            )
+            raise InputError(f"{arg}: folder contains no videos ({', '.join(VIDEO_SUFFIXES[:4])}, ...) "
+                             "or image folders")
         return items, True
     if path.is_file() and path.suffix.lower() in LIST_SUFFIXES:
         if depth > 0:
             raise InputError(f"{arg}: a list of videos may not list other lists")
-        items = [
-            item for entry in _read_list(path) for item in _expand(entry, exclude, depth + 1)[0]
-        ]
+        items = [item for entry in _read_list(path) for item in _expand(entry, exclude, depth + 1)[0]]
         return items, True
     return [VideoItem(arg, path.stem, "file")], False
 
@@ -196,21 +170,14 @@ def expand_sources(args: Sequence[str], *, exclude: Sequence[str | Path] = ()) -
     for item in items:
         other = seen.setdefault(item.name, item.source)
         if other != item.source:
-            raise InputError(
-                f"{other} and {item.source} would both write outputs named {item.name!r}; "
-                "give their common parent folder instead, or rename one"
-            )
+            raise InputError(f"{other} and {item.source} would both write outputs named {item.name!r}; "
+                             "give their common parent folder instead, or rename one")
     unique = tuple(dict.fromkeys(items))  # the same video given twice is tracked once
     return SourceList(unique, many)
 
 
 def open_source(
-    item: VideoItem,
-    *,
-    start: int = 0,
-    end: int | None = None,
-    stride: int = 1,
-    fps: float | None = None,
+    item: VideoItem, *, start: int = 0, end: int | None = None, stride: int = 1, fps: float | None = None,
     timeout: float = 10.0,
 ) -> FrameSource:
     """Opens a video of `expand_sources` (see `open_frames` and `masa.io.stream.open_stream`)."""
@@ -218,16 +185,8 @@ def open_source(
         from masa.io.stream import open_stream
 
         webcam = int(item.source) if item.kind == "webcam" else None
-        return open_stream(
-            item.source,
-            name=item.name,
-            start=start,
-            end=end,
-            stride=stride,
-            fps=fps,
-            timeout=timeout,
-            webcam=webcam,
-        )
+        return open_stream(item.source, name=item.name, start=start, end=end, stride=stride, fps=fps,
+                           timeout=timeout, webcam=webcam)
     return open_frames(item.source, start=start, end=end, stride=stride, fps=fps)
 
 
@@ -240,13 +199,9 @@ def find_detections(folder: Path, item: VideoItem) -> Path:
     """
     names = dict.fromkeys([item.name, Path(item.name).name])
     candidates = [folder / f"{n}{suffix}" for n in names for suffix in (".txt", ".json")]
-    candidates += [folder / n / "det" / "det.txt" for n in names] + [
-        folder / n / "det.txt" for n in names
-    ]
+    candidates += [folder / n / "det" / "det.txt" for n in names] + [folder / n / "det.txt" for n in names]
     for path in candidates:
         if path.is_file():
             return path
-    raise InputError(
-        f"{folder}: no detections file for {item.name} (looked for {item.name}.txt, "
-        f"{item.name}.json, {item.name}/det/det.txt)"
-    )
+    raise InputError(f"{folder}: no detections file for {item.name} (looked for {item.name}.txt, "
+                     f"{item.name}.json, {item.name}/det/det.txt)")

@@ -90,9 +90,7 @@ class _LiveReader:
                 yield frame.to_ndarray(format="rgb24")
                 position += 1
         except (av.error.FFmpegError, OSError) as e:
-            self.ended_early = (
-                f"the stream dropped after {position} frames ({_reason(e, self.timeout)})"
-            )
+            self.ended_early = f"the stream dropped after {position} frames ({_reason(e, self.timeout)})"
 
     def read(self, indices: range) -> Iterator[np.ndarray]:
         wanted = iter(indices)
@@ -163,12 +161,8 @@ def open_stream(
         reader = _LiveReader(url, None, url, timeout)
     rate = fps if fps is not None else reader.fps
     source = StreamSource(
-        name=name,
-        fps=float(rate) if rate else DEFAULT_IMAGE_FPS,
-        height=reader.height,
-        width=reader.width,
-        total_frames=None,
-        frame_indices=range(start, sys.maxsize if end is None else end, stride),
+        name=name, fps=float(rate) if rate else DEFAULT_IMAGE_FPS, height=reader.height, width=reader.width,
+        total_frames=None, frame_indices=range(start, sys.maxsize if end is None else end, stride),
         reader=reader,
     )
     source.assumed_fps = rate is None
