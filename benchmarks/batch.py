@@ -36,16 +36,25 @@ import typer  # noqa: E402
 from masa_cli.batch import run  # noqa: E402
 from masa_cli.options import DetectorName  # noqa: E402
 from masa_cli.settings import (  # noqa: E402
-    BatchOptions, DetectorOptions, InputOptions, OutputOptions, TrackOptions,
+    BatchOptions,
+    DetectorOptions,
+    InputOptions,
+    OutputOptions,
+    TrackOptions,
 )
 
 
-def _options(folder: Path, out: Path, frames: int, ray: str | None, workers: int | None) -> TrackOptions:
+def _options(
+    folder: Path, out: Path, frames: int, ray: str | None, workers: int | None
+) -> TrackOptions:
     return TrackOptions(
         sources=(str(folder),),
         input=InputOptions(end=frames),
-        detector=DetectorOptions(detector=DetectorName.fastestdet, classes="person",
-                                 detector_weights=str(SHARED / "data" / "weights" / "fastestdet" / "FastestDet.onnx")),
+        detector=DetectorOptions(
+            detector=DetectorName.fastestdet,
+            classes="person",
+            detector_weights=str(SHARED / "data" / "weights" / "fastestdet" / "FastestDet.onnx"),
+        ),
         output=OutputOptions(out=out, video=False, quiet=True),
         batch=BatchOptions(ray=ray, workers=workers),
     )
@@ -84,25 +93,46 @@ def main() -> None:
         load = os.getloadavg()[0]
         seq_wall, seq = _timed(_options(folder, Path(tmp) / "seq", args.frames, None, None))
         start = time.perf_counter()
-        ray.init(num_cpus=args.workers, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(
+            num_cpus=args.workers,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
         cluster_start = time.perf_counter() - start
         try:
-            ray_wall, on_ray = _timed(_options(folder, Path(tmp) / "ray", args.frames, "local", args.workers))
+            ray_wall, on_ray = _timed(
+                _options(folder, Path(tmp) / "ray", args.frames, "local", args.workers)
+            )
         finally:
             ray.shutdown()
-        same = all((Path(tmp) / "seq" / r["outputs"][0]).read_text() == (Path(tmp) / "ray" / r["outputs"][0]).read_text()
-                   for r in seq)
+        same = all(
+            (Path(tmp) / "seq" / r["outputs"][0]).read_text()
+            == (Path(tmp) / "ray" / r["outputs"][0]).read_text()
+            for r in seq
+        )
     n, frames = len(videos), sum(r["frames"] for r in seq)
     busy = sum(r["seconds"] for r in on_ray)
-    print(f"{n} clips, {frames} frames (first {args.frames} of each), FastestDet person + masa_lite, no video; "
-          f"load average {load:.1f} on {os.cpu_count()} CPUs; sequential torch threads {torch.get_num_threads()}")
-    print(f"| run | wall s | clips/s | frames/s | sum of per-video s |\n|---|---|---|---|---|")
-    for name, wall, records in (("sequential", seq_wall, seq), (f"ray, {args.workers} workers", ray_wall, on_ray)):
-        print(f"| {name} | {wall:.1f} | {n / wall:.3f} | {frames / wall:.1f} | "
-              f"{sum(r['seconds'] for r in records):.1f} |")
-    print(f"speed-up {seq_wall / ray_wall:.2f}x; Ray cluster start {cluster_start:.1f} s (not in the wall time); "
-          f"scheduling overhead {(ray_wall - busy / args.workers) / n:.2f} s per video; "
-          f"track files identical: {same}")
+    print(
+        f"{n} clips, {frames} frames (first {args.frames} of each), FastestDet person + masa_lite, "
+        f"no video; load average {load:.1f} on {os.cpu_count()} CPUs; sequential torch threads "
+        f"{torch.get_num_threads()}"
+    )
+    print("| run | wall s | clips/s | frames/s | sum of per-video s |\n|---|---|---|---|---|")
+    for name, wall, records in (
+        ("sequential", seq_wall, seq),
+        (f"ray, {args.workers} workers", ray_wall, on_ray),
+    ):
+        print(
+            f"| {name} | {wall:.1f} | {n / wall:.3f} | {frames / wall:.1f} | "
+            f"{sum(r['seconds'] for r in records):.1f} |"
+        )
+    print(
+        f"speed-up {seq_wall / ray_wall:.2f}x; Ray cluster start {cluster_start:.1f} s "
+        "(not in the wall time); "
+        f"scheduling overhead {(ray_wall - busy / args.workers) / n:.2f} s per video; "
+        f"track files identical: {same}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,16 @@ def one_line(error: BaseException) -> str:
     """An exception as one line: the message of bad input, else `Type: message`."""
     from masa.errors import InputError
 
-    text = str(error) if isinstance(error, (InputError, OSError)) else f"{error.__class__.__name__}: {error}"
+    text = (
+        str(error)
+        if isinstance(error, (InputError, OSError))
+        else f"{error.__class__.__name__}: {error}"
+    )
     return " ".join(text.split()) or error.__class__.__name__
 
 
 def detections_for(options: TrackOptions, item: VideoItem) -> Path | None:
-    """The video's detections file: `--detections` itself, or its file in a `--detections` folder."""
+    """The video's detections file: `--detections` itself, or its file in a `--detections` dir."""
     from masa.io.sources import find_detections
 
     given = options.input.detections
@@ -56,8 +60,13 @@ def detections_for(options: TrackOptions, item: VideoItem) -> Path | None:
     return find_detections(given, item) if given.is_dir() else given
 
 
-def track_one(engine: TrackEngine, item: VideoItem, *, progress: Any = None,
-              errors: tuple[type[BaseException], ...] = (Exception,)) -> VideoRecord:
+def track_one(
+    engine: TrackEngine,
+    item: VideoItem,
+    *,
+    progress: Any = None,
+    errors: tuple[type[BaseException], ...] = (Exception,),
+) -> VideoRecord:
     """Tracks one video of a batch into OUT/<name>/ and says how it went.
 
     Args:
@@ -71,17 +80,28 @@ def track_one(engine: TrackEngine, item: VideoItem, *, progress: Any = None,
     remove_temporaries(out_dir)  # what a killed run was writing for this video
     start = time.perf_counter()
     try:
-        summary = engine.run(item, out_dir, detections=detections_for(engine.options, item), progress=progress)
+        summary = engine.run(
+            item, out_dir, detections=detections_for(engine.options, item), progress=progress
+        )
     except errors as e:
         if out_dir.is_dir() and not any(out_dir.iterdir()):
             out_dir.rmdir()
-        return VideoRecord(item.source, item.name, "failed", seconds=round(time.perf_counter() - start, 3),
-                           error=one_line(e))
+        return VideoRecord(
+            item.source,
+            item.name,
+            "failed",
+            seconds=round(time.perf_counter() - start, 3),
+            error=one_line(e),
+        )
     return VideoRecord(
-        item.source, item.name, "partial" if summary.partial else "done", frames=summary.frames,
+        item.source,
+        item.name,
+        "partial" if summary.partial else "done",
+        frames=summary.frames,
         seconds=round(time.perf_counter() - start, 3),
         outputs=[Path(p).relative_to(out).as_posix() for p in summary.outputs],
-        error=summary.partial, warnings=summary.notes,
+        error=summary.partial,
+        warnings=summary.notes,
     )
 
 
@@ -95,8 +115,10 @@ def run(options: TrackOptions) -> None:
     engine = TrackEngine(options)
     detections = options.input.detections
     if detections is not None and detections.is_file() and len(sources.items) > 1:
-        raise InputError(f"--detections {detections} is one file for {len(sources.items)} videos: give a folder "
-                         "with one file per video (NAME.txt, NAME.json or NAME/det/det.txt)")
+        raise InputError(
+            f"--detections {detections} is one file for {len(sources.items)} videos: give a folder "
+            "with one file per video (NAME.txt, NAME.json or NAME/det/det.txt)"
+        )
     if sources.many:
         failed = _run_batch(engine, list(sources.items))
         if failed:
@@ -118,7 +140,9 @@ def _run_batch(engine: TrackEngine, items: list[VideoItem]) -> int:
 
     o = engine.options
     manifest = Manifest(o.output.out)
-    todo = [item for item in items if o.batch.overwrite or item.live or not manifest.is_done(item.name)]
+    todo = [
+        item for item in items if o.batch.overwrite or item.live or not manifest.is_done(item.name)
+    ]
     records: list[VideoRecord] = []
     start = time.perf_counter()
     interrupted = False
@@ -130,16 +154,24 @@ def _run_batch(engine: TrackEngine, items: list[VideoItem]) -> int:
                 manifest.append(record)
                 records.append(record)
                 rate = record.frames / record.seconds if record.seconds else 0.0
-                progress.update(videos, advance=1,
-                                description=f"videos (last: {record.name}, {rate:.1f} frames/s)")
+                progress.update(
+                    videos,
+                    advance=1,
+                    description=f"videos (last: {record.name}, {rate:.1f} frames/s)",
+                )
         except KeyboardInterrupt:
             interrupted = True
-    _summarize(records, len(items) - len(todo), len(items), time.perf_counter() - start, o.output.quiet)
+    _summarize(
+        records, len(items) - len(todo), len(items), time.perf_counter() - start, o.output.quiet
+    )
     for note in engine.final_notes():
         _warn(note)
     if interrupted:
-        print(f"interrupted: {len(records)} of {len(todo)} videos done and recorded in {manifest.path}; "
-              "rerun the same command to finish the rest", file=sys.stderr)
+        print(
+            f"interrupted: {len(records)} of {len(todo)} videos done and recorded in "
+            f"{manifest.path}; rerun the same command to finish the rest",
+            file=sys.stderr,
+        )
         raise typer.Exit(EXIT_INTERRUPTED)
     return sum(r.status == "failed" for r in records)
 
@@ -158,7 +190,9 @@ def _records(engine: TrackEngine, todo: list[VideoItem], progress: Any) -> Itera
         yield track_one(engine, item, progress=progress)
 
 
-def _summarize(records: list[VideoRecord], skipped: int, total: int, seconds: float, quiet: bool) -> None:
+def _summarize(
+    records: list[VideoRecord], skipped: int, total: int, seconds: float, quiet: bool
+) -> None:
     """The table of this run's videos (only those not done when there are many), and warnings."""
     from rich.console import Console
     from rich.table import Table
@@ -172,16 +206,31 @@ def _summarize(records: list[VideoRecord], skipped: int, total: int, seconds: fl
                 print(f"{r.status}: {r.name}: {r.error}", file=sys.stderr)
         return
     rows = records if len(records) <= _MAX_ROWS else [r for r in records if r.status != "done"]
-    table = Table(title=f"{total} videos: {counts['done']} done, {counts['partial']} partial, {counts['failed']} "
-                  f"failed, {skipped} already done (skipped); {seconds:.1f} s", title_justify="left")
-    for column, justify in (("video", "left"), ("status", "left"), ("frames", "right"), ("seconds", "right"),
-                            ("frames/s", "right"), ("error", "left")):
+    table = Table(
+        title=f"{total} videos: {counts['done']} done, {counts['partial']} partial, "
+        f"{counts['failed']} failed, {skipped} already done (skipped); {seconds:.1f} s",
+        title_justify="left",
+    )
+    for column, justify in (
+        ("video", "left"),
+        ("status", "left"),
+        ("frames", "right"),
+        ("seconds", "right"),
+        ("frames/s", "right"),
+        ("error", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     styles = {"done": "green", "partial": "yellow", "failed": "red"}
     for r in rows:
         rate = f"{r.frames / r.seconds:.1f}" if r.seconds and r.frames else ""
-        table.add_row(Text(r.name), Text(r.status, style=styles[r.status]), str(r.frames), f"{r.seconds:.1f}",
-                      rate, Text(r.error or ""))
+        table.add_row(
+            Text(r.name),
+            Text(r.status, style=styles[r.status]),
+            str(r.frames),
+            f"{r.seconds:.1f}",
+            rate,
+            Text(r.error or ""),
+        )
     console.print(table)
     warnings = [w for r in records for w in r.warnings]
     for w in warnings[:_MAX_WARNINGS]:

@@ -47,7 +47,9 @@ def _leaves(cls: type, groups: Collection[str]) -> list[tuple[tuple[str, ...], s
             default = inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default
             leaves.append(((), f.name, hints[f.name], default))
         elif f.default is not None or f.name in groups:
-            leaves += [((f.name, *path), name, hint, d) for path, name, hint, d in _leaves(group, groups)]
+            leaves += [
+                ((f.name, *path), name, hint, d) for path, name, hint, d in _leaves(group, groups)
+            ]
     return leaves
 
 
@@ -88,8 +90,14 @@ def tracking_command(
     for _, name, hint, default in _leaves(TrackOptions, groups):
         if any(p.name == name for p in params):
             raise ValueError(f"option {name!r} is declared twice in TrackOptions")
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=hint,
-                                        default=defaults.pop(name, default)))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=hint,
+                default=defaults.pop(name, default),
+            )
+        )
     if defaults:
         raise ValueError(f"no such options: {sorted(defaults)}")
     checked_run = cli_errors(run)

@@ -77,7 +77,11 @@ class Manifest:
             data = json.loads(line)
         except json.JSONDecodeError:
             return None
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str) or data.get("status") not in STATUSES:
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("name"), str)
+            or data.get("status") not in STATUSES
+        ):
             return None
         try:
             return VideoRecord.from_dict(data)
@@ -87,8 +91,11 @@ class Manifest:
     def is_done(self, name: str) -> bool:
         """Whether a video finished ("done") and all its recorded outputs are still there."""
         record = self.records.get(name)
-        return (record is not None and record.status == "done"
-                and all((self.out / output).exists() for output in record.outputs))
+        return (
+            record is not None
+            and record.status == "done"
+            and all((self.out / output).exists() for output in record.outputs)
+        )
 
     def append(self, record: VideoRecord) -> None:
         """Records a finished video: one line, flushed and synced before this returns."""

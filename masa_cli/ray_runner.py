@@ -31,7 +31,7 @@ _ENGINES: dict[TrackOptions, Any] = {}
 
 
 def track_task(options: TrackOptions, item: VideoItem) -> VideoRecord:
-    """The Ray task: tracks one video in a worker, reusing the worker's models from its last task."""
+    """The Ray task: tracks one video in a worker, reusing the models of its last task."""
     from masa_cli.engine import TrackEngine
 
     engine = _ENGINES.get(options)
@@ -60,8 +60,11 @@ def _portable(options: TrackOptions) -> TrackOptions:
     for f in dataclasses.fields(options):
         group = getattr(options, f.name)
         if dataclasses.is_dataclass(group):
-            paths = {g.name: _absolute(getattr(group, g.name)) for g in dataclasses.fields(group)
-                     if isinstance(getattr(group, g.name), Path) or g.name in _PATH_OPTIONS}
+            paths = {
+                g.name: _absolute(getattr(group, g.name))
+                for g in dataclasses.fields(group)
+                if isinstance(getattr(group, g.name), Path) or g.name in _PATH_OPTIONS
+            }
             groups[f.name] = dataclasses.replace(group, **paths)
     portable = dataclasses.replace(options, **groups)
     return dataclasses.replace(portable, output=dataclasses.replace(portable.output, quiet=True))
@@ -83,20 +86,28 @@ def _connect(options: TrackOptions) -> bool:
     if batch.ray == "local":
         cpus = batch.cpus_per_task if batch.cpus_per_task > 0 else 1.0
         workers = batch.workers or max(1, int((os.cpu_count() or 1) // cpus))
-        ray.init(num_cpus=max(1, math.ceil(workers * cpus)), include_dashboard=False,
-                 logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(
+            num_cpus=max(1, math.ceil(workers * cpus)),
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            log_to_driver=False,
+        )
         return True
     if batch.workers is not None:
-        raise InputError("--workers sizes a local cluster (bare --ray); a cluster's size is its own")
+        raise InputError(
+            "--workers sizes a local cluster (bare --ray); a cluster's size is its own"
+        )
     try:
         ray.init(address=batch.ray, logging_level=logging.WARNING, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as e:
-        raise InputError(f"--ray {batch.ray}: cannot connect to the Ray cluster ({one_line(e)})") from None
+        raise InputError(
+            f"--ray {batch.ray}: cannot connect to the Ray cluster ({one_line(e)})"
+        ) from None
     return True
 
 
 def _gpus_per_task(options: TrackOptions) -> float:
-    """`--gpus-per-task`, else 1 when the run uses CUDA (`cuda*`, or `auto` on a cluster with GPUs)."""
+    """`--gpus-per-task`, else 1 when the run uses CUDA (`cuda*`, or `auto` with cluster GPUs)."""
     import ray
 
     if options.batch.gpus_per_task is not None:
@@ -109,7 +120,9 @@ def _gpus_per_task(options: TrackOptions) -> float:
 
 def _failure(item: VideoItem, error: BaseException) -> VideoRecord:
     cause = getattr(error, "cause", None)
-    text = one_line(cause) if isinstance(cause, BaseException) else str(error).strip().splitlines()[0]
+    text = (
+        one_line(cause) if isinstance(cause, BaseException) else str(error).strip().splitlines()[0]
+    )
     return VideoRecord(item.source, item.name, "failed", error=f"{text} (after a retry)")
 
 
@@ -139,10 +152,16 @@ def run_on_ray(
         portable, gpus = _portable(options), _gpus_per_task(options)
         available = ray.cluster_resources().get("GPU", 0)
         if started and options.batch.ray == "local" and gpus > available:
-            raise InputError(f"each task asks for {gpus:g} GPUs, but this machine's cluster has {available:g}; "
-                             "pass --gpus-per-task 0 or --device cpu")
-        remote = ray.remote(task).options(num_cpus=options.batch.cpus_per_task, num_gpus=gpus, max_retries=1,
-                                          retry_exceptions=True)
+            raise InputError(
+                f"each task asks for {gpus:g} GPUs, but this machine's cluster has {available:g}; "
+                "pass --gpus-per-task 0 or --device cpu"
+            )
+        remote = ray.remote(task).options(
+            num_cpus=options.batch.cpus_per_task,
+            num_gpus=gpus,
+            max_retries=1,
+            retry_exceptions=True,
+        )
         pending = {remote.remote(portable, _portable_item(item)): item for item in items}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)

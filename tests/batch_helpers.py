@@ -1,4 +1,4 @@
-"""Small inputs for the batch tests: the sample clip and its boxes, a few PETS09 frames, one thread."""
+"""Small inputs for batch tests: the sample clip and its boxes, a few PETS09 frames, one thread."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DETS = SAMPLE.with_name("shapes_dets.txt")
 
 
 def pets_folder(shared: Path, folder: Path, frames: int) -> tuple[Path, str]:
-    """The first `frames` PETS09 frames copied to `folder` (no seqinfo.ini), and their det.txt lines."""
+    """The first `frames` PETS09 frames copied to `folder` (no seqinfo.ini) and their det.txt."""
     pets = shared / "data" / "mot" / "PETS09-S2L1"
     folder.mkdir(parents=True)
     for name in sorted(p.name for p in (pets / "img1").iterdir())[:frames]:

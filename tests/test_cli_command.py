@@ -31,16 +31,25 @@ def test_commands_share_one_option_set_and_differ_in_defaults() -> None:
     segment = {f.name for f in dataclasses.fields(SegmentOptions)}
     assert names["track"] == names["detect-track"]
     assert names["segment-track"] == names["track"] | segment
-    assert {"detector", "prompt", "detections", "ray", "overwrite", "fps", "preset"} <= names["track"]
+    assert {"detector", "prompt", "detections", "ray", "overwrite", "fps", "preset"} <= names[
+        "track"
+    ]
     defaults = {c: _params(c, "video.mp4") for c in COMMANDS}
-    assert (defaults["track"]["detector"], defaults["detect-track"]["detector"]) == (None, "fastestdet")
+    assert (defaults["track"]["detector"], defaults["detect-track"]["detector"]) == (
+        None,
+        "fastestdet",
+    )
     assert defaults["track"]["checkpoint"] == "masa_lite"
     assert defaults["segment-track"]["checkpoint"] == "sam_vitb_masa"
 
 
 def test_the_users_grounding_dino_line_parses() -> None:
     params = _params("track", "video.mp4", "--detector", "grounding-dino", "--prompt", "car")
-    assert (params["sources"], params["detector"], params["prompt"]) == (["video.mp4"], "grounding-dino", "car")
+    assert (params["sources"], params["detector"], params["prompt"]) == (
+        ["video.mp4"],
+        "grounding-dino",
+        "car",
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,7 +64,9 @@ def test_the_users_grounding_dino_line_parses() -> None:
         (["--ray=ray://head:10001", "clips/"], ["clips/"], "ray://head:10001"),
     ],
 )
-def test_ray_takes_an_optional_address(args: list[str], sources: list[str], ray: str | None) -> None:
+def test_ray_takes_an_optional_address(
+    args: list[str], sources: list[str], ray: str | None
+) -> None:
     params = _params("track", *args)
     assert (params["sources"], params["ray"]) == (sources, ray)
 

@@ -42,7 +42,9 @@ def time_box(seconds: int) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
     with time_box(120):
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        ray.init(
+            num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False
+        )
     yield
     ray.shutdown()
 
@@ -59,22 +61,42 @@ def test_ray_batch_writes_the_same_tracks_as_one_process(
     (dets / "pets.txt").write_text(seq_dets)
     (videos / "broken.mp4").write_bytes(b"not a video")
     shutil.copy(DETS, dets / "broken.txt")
-    args = ["track", str(videos), "--detections", str(dets), "--checkpoint", str(tiny_checkpoint), "--end", "5",
-            "--quiet"]
+    args = [
+        "track",
+        str(videos),
+        "--detections",
+        str(dets),
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--end",
+        "5",
+        "--quiet",
+    ]
     with time_box(240):
         local = runner.invoke(app, [*args, "--out", str(tmp_path / "local")])
         on_ray = runner.invoke(app, [*args, "--out", str(tmp_path / "ray"), "--ray"])
-    assert local.exit_code == on_ray.exit_code == 1, (local.output, on_ray.output)  # broken.mp4 failed
+    assert local.exit_code == on_ray.exit_code == 1, (
+        local.output,
+        on_ray.output,
+    )  # broken.mp4 failed
     for name in ("shapes", "pets"):
         for suffix in (".txt", ".json", ".mp4"):
             assert (tmp_path / "ray" / name / f"{name}{suffix}").is_file()
         for suffix in (".txt", ".json"):
-            assert ((tmp_path / "ray" / name / f"{name}{suffix}").read_text()
-                    == (tmp_path / "local" / name / f"{name}{suffix}").read_text())
-    records = {json.loads(line)["name"]: json.loads(line) for line in
-               (tmp_path / "ray" / "manifest.jsonl").read_text().splitlines()}
-    assert {n: r["status"] for n, r in records.items()} == {"shapes": "done", "pets": "done", "broken": "failed"}
-    assert "cannot read video" in records["broken"]["error"]  # bad input is not retried: no "(after a retry)"
+            assert (tmp_path / "ray" / name / f"{name}{suffix}").read_text() == (
+                tmp_path / "local" / name / f"{name}{suffix}"
+            ).read_text()
+    records = {
+        json.loads(line)["name"]: json.loads(line)
+        for line in (tmp_path / "ray" / "manifest.jsonl").read_text().splitlines()
+    }
+    assert {n: r["status"] for n, r in records.items()} == {
+        "shapes": "done",
+        "pets": "done",
+        "broken": "failed",
+    }
+    error = records["broken"]["error"]
+    assert "cannot read video" in error and "after a retry" not in error  # bad input is not retried
     assert records["shapes"]["video"] == str(videos / "shapes.mp4")
 
 
@@ -93,9 +115,15 @@ def test_failed_task_is_retried_once(cluster: None, tmp_path: Path) -> None:
             raise RuntimeError(f"worker trouble on {item.name}")
         return VideoRecord(item.source, item.name, "done", frames=1)
 
-    items = [VideoItem("clips/flaky.mp4", "flaky", "file"), VideoItem("clips/always.mp4", "always", "file")]
-    options = TrackOptions(sources=("clips",), output=OutputOptions(out=tmp_path / "out"),
-                           batch=BatchOptions(ray="local"))
+    items = [
+        VideoItem("clips/flaky.mp4", "flaky", "file"),
+        VideoItem("clips/always.mp4", "always", "file"),
+    ]
+    options = TrackOptions(
+        sources=("clips",),
+        output=OutputOptions(out=tmp_path / "out"),
+        batch=BatchOptions(ray="local"),
+    )
     with time_box(120):
         records = {r.name: r for r in run_on_ray(options, items, task=flaky)}
     assert records["flaky"].status == "done" and len(list(attempts.glob("flaky.*"))) == 2
@@ -105,17 +133,29 @@ def test_failed_task_is_retried_once(cluster: None, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "device, given, cluster_gpus, expected",
-    [("auto", None, 0, 0.0), ("auto", None, 2, 1.0), ("cuda:1", None, 0, 1.0), ("cpu", None, 4, 0.0),
-     ("auto", 0.25, 4, 0.25)],
+    [
+        ("auto", None, 0, 0.0),
+        ("auto", None, 2, 1.0),
+        ("cuda:1", None, 0, 1.0),
+        ("cpu", None, 4, 0.0),
+        ("auto", 0.25, 4, 0.25),
+    ],
 )
 def test_tasks_ask_for_a_gpu_when_the_run_uses_cuda(
-    device: str, given: float | None, cluster_gpus: int, expected: float, monkeypatch: pytest.MonkeyPatch
+    device: str,
+    given: float | None,
+    cluster_gpus: int,
+    expected: float,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from masa_cli import ray_runner
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8, "GPU": cluster_gpus})
-    options = TrackOptions(sources=("x",), model=ModelOptions(device=device),
-                           batch=BatchOptions(ray="auto", gpus_per_task=given))
+    options = TrackOptions(
+        sources=("x",),
+        model=ModelOptions(device=device),
+        batch=BatchOptions(ray="auto", gpus_per_task=given),
+    )
     assert ray_runner._gpus_per_task(options) == expected
 
 
@@ -125,8 +165,12 @@ def test_bare_ray_starts_a_local_cluster_of_workers(monkeypatch: pytest.MonkeyPa
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
-    assert ray_runner._connect(TrackOptions(sources=("x",), batch=BatchOptions(ray="local", workers=3)))
-    assert ray_runner._connect(TrackOptions(sources=("x",), batch=BatchOptions(ray="10.0.0.2:6379")))
+    assert ray_runner._connect(
+        TrackOptions(sources=("x",), batch=BatchOptions(ray="local", workers=3))
+    )
+    assert ray_runner._connect(
+        TrackOptions(sources=("x",), batch=BatchOptions(ray="10.0.0.2:6379"))
+    )
     assert calls[0]["num_cpus"] == 3 and "address" not in calls[0]
     assert calls[1]["address"] == "10.0.0.2:6379"
 
@@ -137,11 +181,16 @@ def test_tasks_get_absolute_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "weights.onnx").write_bytes(b"")
-    options = TrackOptions(sources=("clips",), input=InputOptions(detections=Path("dets")),
-                           detector=DetectorOptions(detector_weights="weights.onnx", model="org/hub-id"),
-                           output=OutputOptions(out=Path("out")))
+    options = TrackOptions(
+        sources=("clips",),
+        input=InputOptions(detections=Path("dets")),
+        detector=DetectorOptions(detector_weights="weights.onnx", model="org/hub-id"),
+        output=OutputOptions(out=Path("out")),
+    )
     portable = ray_runner._portable(options)
-    assert portable.input.detections == tmp_path / "dets" and portable.output.out == tmp_path / "out"
+    assert (
+        portable.input.detections == tmp_path / "dets" and portable.output.out == tmp_path / "out"
+    )
     assert portable.detector.detector_weights == str(tmp_path / "weights.onnx")
     assert portable.detector.model == "org/hub-id" and portable.output.quiet
     item = ray_runner._portable_item(VideoItem("clips/a.mp4", "a", "file"))

@@ -10,11 +10,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import av
 
 from tests.batch_helpers import SAMPLE
+
 SAMPLE_FRAMES = 96
 
 
@@ -39,7 +39,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     ts = sample_as_mpegts()
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = {"/full.mp4": self.mp4, "/drop.ts": self.ts, "/slow.ts": self.ts}.get(self.path.split("?")[0])
+        body = {"/full.mp4": self.mp4, "/drop.ts": self.ts, "/slow.ts": self.ts}.get(
+            self.path.split("?")[0]
+        )
         if body is None:
             self.send_error(404)
             return
@@ -57,7 +59,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 for i in range(half, len(body), 1024):
                     self.wfile.flush()
                     time.sleep(0.7)
-                    self.wfile.write(body[i:i + 1024])
+                    self.wfile.write(body[i : i + 1024])
         except OSError:  # the client went away
             pass
         self.close_connection = True

@@ -1,4 +1,4 @@
-"""SOURCE arguments expanded into videos: what is one video and what is a batch, and output names."""
+"""SOURCE arguments expanded into videos: what is one video, what is a batch, output names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from masa.errors import InputError
 from masa.io.sources import VideoItem, expand_sources, find_detections
-
 from tests.batch_helpers import SAMPLE
 
 
@@ -54,14 +53,19 @@ def test_folder_of_videos_is_searched_recursively(library: Path) -> None:
     listed = expand_sources([str(library)], exclude=[library / "out"])
     assert listed.many
     assert [(i.name, i.kind) for i in listed.items] == [
-        ("a", "file"), ("cam1/clip2", "file"), ("cam1/clip10", "file"), ("seqs/S1", "images"),
+        ("a", "file"),
+        ("cam1/clip2", "file"),
+        ("cam1/clip10", "file"),
+        ("seqs/S1", "images"),
     ]
     assert listed.items[1].source == str(library / "cam1" / "clip2.avi")
 
 
 def test_list_file_glob_and_several_arguments_are_batches(library: Path, tmp_path: Path) -> None:
     listing = library / "list.txt"
-    listing.write_text("# clips to label\na.mp4\n\ncam1/clip10.mp4\nrtsp://cam.local:554/live/front\n")
+    listing.write_text(
+        "# clips to label\na.mp4\n\ncam1/clip10.mp4\nrtsp://cam.local:554/live/front\n"
+    )
     listed = expand_sources([str(listing)])
     assert listed.many
     assert [(i.source, i.name, i.kind) for i in listed.items] == [
@@ -76,7 +80,9 @@ def test_list_file_glob_and_several_arguments_are_batches(library: Path, tmp_pat
     assert len(expand_sources([str(library / "a.mp4")] * 2).items) == 1  # the same video once
 
 
-def test_webcam_index_and_urls_are_kept_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webcam_index_and_urls_are_kept_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert expand_sources(["0"]).items == (VideoItem("0", "webcam0", "webcam"),)
     url = "rtsp://user:pw@10.0.0.5:554/stream1?tcp"
@@ -90,8 +96,12 @@ def test_webcam_index_and_urls_are_kept_as_given(tmp_path: Path, monkeypatch: py
 
 @pytest.mark.parametrize(
     "case, message",
-    [("empty_folder", "no videos"), ("empty_glob", "matches nothing"), ("empty_list", "empty"),
-     ("same_names", "would both write outputs named 'a'")],
+    [
+        ("empty_folder", "no videos"),
+        ("empty_glob", "matches nothing"),
+        ("empty_list", "empty"),
+        ("same_names", "would both write outputs named 'a'"),
+    ],
 )
 def test_bad_sources(case: str, message: str, library: Path, tmp_path: Path) -> None:
     args = {
@@ -114,8 +124,14 @@ def test_detections_are_found_by_video_name(tmp_path: Path) -> None:
     (dets / "S1" / "det").mkdir(parents=True)
     (dets / "S1" / "det" / "det.txt").write_text("")
     (dets / "b.json").write_text("[]")
-    assert find_detections(dets, VideoItem("x/cam1/clip2.avi", "cam1/clip2", "file")) == dets / "cam1" / "clip2.txt"
-    assert find_detections(dets, VideoItem("x/S1/img1", "seqs/S1", "images")) == dets / "S1" / "det" / "det.txt"
+    assert (
+        find_detections(dets, VideoItem("x/cam1/clip2.avi", "cam1/clip2", "file"))
+        == dets / "cam1" / "clip2.txt"
+    )
+    assert (
+        find_detections(dets, VideoItem("x/S1/img1", "seqs/S1", "images"))
+        == dets / "S1" / "det" / "det.txt"
+    )
     assert find_detections(dets, VideoItem("b.mp4", "b", "file")) == dets / "b.json"
     with pytest.raises(InputError, match="no detections file for c"):
         find_detections(dets, VideoItem("c.mp4", "c", "file"))

@@ -64,6 +64,10 @@ def test_unreachable_source_is_a_one_line_error_within_seconds(case: str) -> Non
     message = str(error.value)
     assert "\n" not in message
     assert time.perf_counter() - start < 4
-    expected = {"refused": "Connection refused", "silent": "no answer within 1 s",
-                "rtsp_silent": "cannot", "webcam": "webcam 99"}[case]
+    expected = {
+        "refused": "Connection refused",
+        "silent": "no answer within 1 s",
+        "rtsp_silent": "cannot",
+        "webcam": "webcam 99",
+    }[case]
     assert expected in message, message
