@@ -227,8 +227,12 @@ def detect_track(
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
     quiet: opt.Quiet = False,
+    threads: opt.Threads = None,
+    dtype: opt.Dtype = opt.ComputeDtype.fp32,
+    prefetch: opt.Prefetch = True,
 ) -> None:
     """Detect and track: writes SOURCE.txt (MOT), SOURCE.json (TAO) and SOURCE.mp4 (overlay)."""
+    from masa.compute import autocast_dtype, set_threads
     from masa.detectors import DetectAhead, FilteredDetector, resolve_class_ids
     from masa.io import open_frames
     from masa.weights import load_adapter
@@ -243,6 +247,7 @@ def detect_track(
 
     gdino_only = {"--model": model, "--text-threshold": text_threshold, "--input-size": input_size}
     check_detector_options(detector, prompt, classes, gdino_only)
+    set_threads(threads)
     frames = open_frames(source, start=start, end=end, stride=stride)
     settings = TrackerSettings(
         tracker.value,
@@ -259,6 +264,7 @@ def detect_track(
     tracker_ = build_tracker(settings, stream_fps(frames))
     dev = resolve_device(device)
     adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev)
+    adapter.autocast_dtype = autocast_dtype(dtype.value)
     base = DETECTOR_BUILDERS[detector](
         detector_weights,
         score_threshold,
@@ -290,6 +296,7 @@ def detect_track(
         trace_length=trace_length,
         quiet=quiet,
         synchronize=dev.type == "cuda",
+        prefetch=prefetch,
     )
     unmatched = base.unmatched_phrases() if hasattr(base, "unmatched_phrases") else []
     if unmatched:

@@ -145,15 +145,18 @@ def segment_track(
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
     quiet: opt.Quiet = False,
+    threads: opt.Threads = None,
 ) -> None:
     """Segment and track: writes SOURCE.mots.json (MOTS, RLE), SOURCE.coco.json (COCO-video with
     segmentation), SOURCE.txt, SOURCE.json and SOURCE.mp4 (masks drawn)."""
+    from masa.compute import set_threads
     from masa.io import open_frames
     from masa.segment import SamMasaSegmenter, load_sam_masa
     from masa_cli.runner import (
         TrackerSettings, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps,
     )
 
+    set_threads(threads)
     frames = open_frames(source, start=start, end=end, stride=stride)
     box_mode = _box_mode(mode, detections, detector)
     settings = TrackerSettings(

@@ -46,8 +46,12 @@ def track(
     video: opt.Video = True,
     trace_length: opt.TraceLength = 30,
     quiet: opt.Quiet = False,
+    threads: opt.Threads = None,
+    dtype: opt.Dtype = opt.ComputeDtype.fp32,
+    prefetch: opt.Prefetch = True,
 ) -> None:
     """Track boxes from any detector: writes SOURCE.txt (MOTChallenge), SOURCE.json (TAO) and SOURCE.mp4."""
+    from masa.compute import autocast_dtype, set_threads
     from masa.errors import InputError
     from masa.io import check_frames, open_frames, read_detections
     from masa.weights import load_adapter
@@ -55,6 +59,7 @@ def track(
         TrackerSettings, build_tracker, parse_class_names, resolve_device, run_tracking, stream_fps,
     )
 
+    set_threads(threads)
     frames = open_frames(source, start=start, end=end, stride=stride)
     table = read_detections(detections, min_confidence=min_score)
     check_frames(table, frames.total_frames, detections)
@@ -66,6 +71,7 @@ def track(
     tracker_ = build_tracker(settings, stream_fps(frames))
     dev = resolve_device(device)
     adapter = load_adapter(checkpoint or DEFAULT_CHECKPOINT, device=dev, resize=embed_size)
+    adapter.autocast_dtype = autocast_dtype(dtype.value)
     if adapter.backbone is None:
         raise InputError(
             f"{checkpoint} is a MASA adapter for a detector's own features: use it with "
@@ -74,5 +80,5 @@ def track(
     run_tracking(
         frames=frames, detect=lambda frame_idx, image: table.get(frame_idx), embedder=adapter,
         tracker=tracker_, out_dir=out, class_names=names, tcc=tcc, video=video,
-        trace_length=trace_length, quiet=quiet, synchronize=dev.type == "cuda",
+        trace_length=trace_length, quiet=quiet, synchronize=dev.type == "cuda", prefetch=prefetch,
     )
