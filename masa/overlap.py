@@ -26,7 +26,7 @@ from torch import Tensor
 from masa.pipeline import FrameResult, StageTimer, Tracker
 from masa.structures import Detections
 
-__all__ = ["BatchEmbedder", "Prefetch", "track_frames_overlapped"]
+__all__ = ["BatchEmbedder", "Prefetch", "WriteBehind", "track_frames_overlapped"]
 
 T = TypeVar("T")
 
@@ -113,6 +113,61 @@ class Prefetch(Generic[T]):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class WriteBehind(Generic[T]):
+    """Calls `write(item)` for every `put(item)` in a daemon thread, in order, at most `size` behind.
+
+    `close()` (or leaving the `with` block normally) waits until everything is written. An error
+    raised by `write` is raised again, unchanged, by the next `put` or by `close`; later items are
+    then dropped. Leaving the `with` block on an exception drops what is still queued.
+
+    Args:
+        write: called with each item, in the background thread.
+        size: how many items may wait (>= 1).
+    """
+
+    def __init__(self, write: Callable[[T], None], size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, but got {size}")
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self._error: BaseException | None = None
+        self._drop = False
+        self._thread = threading.Thread(target=self._run, name="masa-write-behind", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self._error is None and not self._drop:
+                try:
+                    self._write(item)
+                except BaseException as error:  # handed to the producer by put/close
+                    self._error = error
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: T) -> None:
+        """Queues one item (waits while `size` items wait)."""
+        self._raise()
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Waits until every queued item is written; raises the writer's error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+        self._raise()
+
+    def __enter__(self) -> WriteBehind[T]:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self._drop = True
         self.close()
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from masa.errors import InputError
-from masa.overlap import track_frames_overlapped
+from masa.overlap import WriteBehind, track_frames_overlapped
 from masa.pipeline import StageTimer, resolve_device, track_frames
 
 __all__ = ["TrackerSettings", "build_tracker", "resolve_device", "run_tracking", "RunSummary", "stream_fps"]
@@ -132,7 +132,8 @@ def run_tracking(
         extra_writers: factories `(out_dir, name) -> writer` for more outputs (e.g. MOTS JSON);
             each writer is a context manager with `write(frame_idx, detections, image)` and `path`.
         prefetch: use `masa.overlap.track_frames_overlapped` when the embedder can embed batches
-            (reading and detection overlap the adapter); False keeps the sequential loop.
+            (reading and detection overlap the adapter, writers run in a `WriteBehind` thread);
+            False keeps the sequential loop.
     """
     from masa.io.writers import MotTxtWriter, OverlayVideoWriter, TaoJsonWriter
 
@@ -155,13 +156,19 @@ def run_tracking(
                 width=frames.width, height=frames.height, class_names=class_names,
                 trace_length=trace_length,
             )))
+
+        def write(result: Any) -> None:
+            with timer.stage("write"):
+                for writer in writers:
+                    writer.write(result.frame_idx, result.detections, result.image)
+
+        if loop is track_frames_overlapped:  # writers work in their own thread, a few frames behind
+            write = stack.enter_context(WriteBehind(write, size=8)).put
         progress = _progress(quiet)
         with progress:
             task = progress.add_task(f"tracking {name}", total=frames.num_frames)
             for result in loop(frames, detect, embedder, tracker, timer=timer):
-                with timer.stage("write"):
-                    for writer in writers:
-                        writer.write(result.frame_idx, result.detections, result.image)
+                write(result)
                 track_ids.update(result.detections.tracker_id.tolist())
                 progress.advance(task)
     summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), [w.path for w in writers],
@@ -205,7 +212,7 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_row("wall clock", f"{total:.2f}", f"{1000 * total / max(1, summary.frames):.1f}", style="bold")
     console.print(table)
     if "wait" in summary.seconds:
-        console.print("decode, detector and prepare ran in a background thread, overlapping the rest")
+        console.print("decode, detector, prepare and write ran in background threads, overlapping the rest")
     console.print(f"{summary.frames / total if total else 0:.2f} frames/s end to end")
     for path in summary.outputs:
         console.print(f"wrote {path}")
