@@ -3,7 +3,9 @@
 Runs the real command in a child process per length and reads the child's peak resident set
 size from the kernel (`os.wait4`). The input is a real clip from ../shared/data/videos with
 synthetic boxes (five moving boxes per frame), so memory reflects decoding, the adapter, the
-tracker, the MOT/TAO writers and the H.264 overlay, not the detector.
+tracker, the MOT/TAO writers and the H.264 overlay, not the detector. The command runs its default,
+overlapped loop (prefetch queue and write-behind thread on); `--no-prefetch` measures the
+sequential loop instead.
 
     python benchmarks/memory.py                       # tiny random adapter (fast on CPU)
     python benchmarks/memory.py --checkpoint masa_r50 --device cuda
@@ -65,6 +67,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="adapter (default: a tiny random one)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--lengths", type=int, nargs=2, default=(100, 1000))
+    parser.add_argument("--no-prefetch", action="store_true", help="measure the sequential loop")
     args = parser.parse_args()
 
     from masa.io import open_frames
@@ -81,7 +84,8 @@ def main() -> None:
         for length in args.lengths:
             command = [sys.executable, "-m", "masa_cli", "track", str(args.video), "--detections", str(dets),
                        "--checkpoint", checkpoint, "--device", args.device, "--end", str(length),
-                       "--out", str(tmp_dir / f"out{length}"), "--quiet"]
+                       "--out", str(tmp_dir / f"out{length}"), "--quiet",
+                       "--no-prefetch" if args.no_prefetch else "--prefetch"]
             rss, seconds = peak_rss_mib(command)
             results.append((length, rss, seconds))
             print(f"{length:5d} frames: peak RSS {rss:8.1f} MiB, {seconds:6.1f} s ({length / seconds:.1f} frames/s)")

@@ -31,6 +31,9 @@ class TrackEngine:
     """
 
     def __init__(self, options: TrackOptions) -> None:
+        from masa.compute import set_threads
+
+        set_threads(options.model.threads)  # before any model runs: torch's pools are sized once
         self.options = options
         self.mode = box_mode(options)
         self.detector_name = detector_name(options)
@@ -64,7 +67,10 @@ class TrackEngine:
         import masa.weights
 
         checkpoint = self.options.model.checkpoint or DEFAULT_CHECKPOINT
+        from masa.compute import autocast_dtype
+
         adapter = masa.weights.load_adapter(checkpoint, device=self.device, resize=self.options.model.embed_size)
+        adapter.autocast_dtype = autocast_dtype(self.options.model.dtype.value)
         if base is not None:
             detector, embedder = unified_or_plug_and_play(base, adapter, checkpoint)
             return {"detector": detector, "embedder": embedder}
@@ -142,7 +148,7 @@ class TrackEngine:
                 quiet=o.output.quiet, synchronize=self.device.type == "cuda", extra_writers=writers,
                 progress=progress, should_stop=stopped,
                 refine=refine_config(o.tracker.refine, preset=o.tracker.preset, live=item.live),
-                formats=o.output.format, save_frames=o.output.save_frames,
+                formats=o.output.format, save_frames=o.output.save_frames, prefetch=o.model.prefetch,
             )
         if frames.assumed_fps:
             summary.notes.append(f"{item.name}: no frame rate known (no seqinfo.ini), assumed {frames.fps:g} "

@@ -18,6 +18,14 @@ SEGMENT = "Segmentation"
 BATCH = "Batch and Ray"
 
 
+class ComputeDtype(str, Enum):
+    """Arithmetic of the appearance model (`masa.compute.autocast_dtype`)."""
+
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
 class TrackerPreset(str, Enum):
     """`masa`: Kalman motion fused with MASA appearance (the default); the others: the official
     MASA trackers with their configs' settings (SPEC §4.2, §4.3)."""
@@ -151,6 +159,21 @@ ClassNames = Annotated[
     Optional[str],
     typer.Option(help="Names for class ids, e.g. '1=disc,2=square' (overrides names from the detections file).",
                  rich_help_panel=OUTPUT),
+]
+Threads = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="CPU threads for torch, OpenCV and onnxruntime (default: theirs, one per core). "
+                 "On a busy machine fewer threads than cores avoid oversubscription.", show_default=False),
+]
+Dtype = Annotated[
+    ComputeDtype,
+    typer.Option(help="Appearance-model arithmetic: fp32 (exact) or bf16/fp16 autocast (faster on GPUs and on "
+                 "CPUs with AMX/AVX512-BF16; embeddings move by about 1-4% relative, see benchmarks/speed.py)."),
+]
+Prefetch = Annotated[
+    bool,
+    typer.Option("--prefetch/--no-prefetch", help="Read and detect frames in a background thread and embed "
+                 "several frames per adapter call; --no-prefetch runs the sequential loop."),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from masa_cli import options as opt
 from masa_cli.common import cli_errors
 
 
@@ -76,14 +77,17 @@ def proposals(
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    threads: opt.Threads = None,
 ) -> None:
     """Make instance proposals for training images, or reuse an up-to-date file.
 
     The file records a hash of the images (names, sizes, times), the method and its settings;
     a matching file is reused, a different one is only replaced with --overwrite."""
+    from masa.compute import set_threads
     from masa.errors import InputError
     from masa.train.proposals import make_proposals
 
+    set_threads(threads)
     detect, params = None, {}
     if method is Method.sam:
         if sam_checkpoint is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from masa.errors import InputError
+from masa.overlap import WriteBehind, track_frames_overlapped
 from masa.pipeline import StageTimer, resolve_device, track_frames
 from masa_cli.export_formats import DEFAULT_FORMATS, ExportContext, build_writers, parse_formats
 from masa_cli.settings import TrackerSettings
@@ -106,6 +108,7 @@ class RunSummary:
     partial: str | None = None
     notes: list[str] = field(default_factory=list)
     skipped: int = 0  # frames that could not be decoded
+    elapsed: float = 0.0  # wall-clock seconds of the loop (stages may overlap)
 
 
 def run_tracking(
@@ -127,6 +130,7 @@ def run_tracking(
     should_stop: Callable[[], bool] | None = None,
     formats: str = DEFAULT_FORMATS,
     save_frames: bool = False,
+    prefetch: bool = True,
 ) -> RunSummary:
     """Runs `masa.pipeline.track_frames` over `frames` and writes the `formats` and the video.
 
@@ -143,6 +147,9 @@ def run_tracking(
         formats: comma-separated names of `masa_cli.export_formats.FORMATS` (default: MOT txt and
             TAO JSON); one whose file an extra writer already writes is skipped.
         save_frames: put the frames into the YOLO dataset (needs `yolo` in `formats`).
+        prefetch: use `masa.overlap.track_frames_overlapped` when the embedder can embed batches
+            (reading and detection overlap the adapter, writers run in a `WriteBehind` thread);
+            False keeps the sequential loop.
     """
     from masa.io.writers import OverlayVideoWriter
     from masa_cli.damaged import print_damaged_frames
@@ -153,6 +160,8 @@ def run_tracking(
     name = frames.name
     timer = StageTimer(synchronize=synchronize)
     track_ids: set[int] = set()
+    loop = track_frames_overlapped if prefetch and hasattr(embedder, "embed_batch") else track_frames
+    started = time.perf_counter()
     context = ExportContext(
         out_dir, name, class_names, frames.width, frames.height, frames.fps, frames.total_frames,
         getattr(frames, "path", None), tcc, save_frames,
@@ -167,13 +176,23 @@ def run_tracking(
                 width=frames.width, height=frames.height, class_names=class_names,
                 trace_length=trace_length,
             )))
+
+        def write(result: Any) -> None:
+            with timer.stage("write"):
+                for writer in writers:
+                    writer.write(result.frame_idx, result.detections, result.image)
+
+        behind = None
+        if loop is track_frames_overlapped:  # writers work in their own thread, a few frames behind
+            behind = stack.enter_context(WriteBehind(write, size=8))
+            write = behind.put
         own = progress is None
         progress = make_progress(quiet) if own else progress
         live = getattr(frames, "total_frames", 0) is None  # a stream: no known length
         total = None if live else frames.num_frames
         with progress if own else nullcontext():
             task = progress.add_task(f"tracking {name}", total=total)
-            results = _until(track_frames(frames, detect, embedder, tracker, timer=timer), should_stop)
+            results = _until(loop(frames, detect, embedder, tracker, timer=timer), should_stop)
             refining = refine is not None and hasattr(tracker, "refinement_plan")
             if refining:
                 from masa.refine_pass import refine_results
@@ -185,17 +204,18 @@ def run_tracking(
                 )
                 stack.callback(results.close)  # on any error, the spool goes with the outputs
             for result in results:
-                with timer.stage("write"):
-                    for writer in writers:
-                        writer.write(result.frame_idx, result.detections, result.image)
+                write(result)
                 track_ids.update(i for i in result.detections.tracker_id.tolist() if i >= 0)
                 if not refining:
                     progress.advance(task)
             if not own:
                 progress.remove_task(task)
+        if behind is not None:
+            behind.close()  # every queued frame written before the outputs are finished
         finish_all(writers)  # every output complete before any is renamed into place
     outputs = [w.path for w in writers]
-    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), outputs, skipped=len(skipped))
+    summary = RunSummary(timer.frames, len(track_ids), dict(timer.seconds), outputs, skipped=len(skipped),
+                         elapsed=time.perf_counter() - started)
     if own and not quiet:
         _print_summary(summary)
     return summary
@@ -237,13 +257,15 @@ def _print_summary(summary: RunSummary) -> None:
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("ms/frame", justify="right")
-    total = sum(summary.seconds.values())
-    for stage in ("decode", "detector", "adapter", "tracker", "refine", "write"):
+    total = summary.elapsed or sum(summary.seconds.values())
+    for stage in ("decode", "detector", "prepare", "wait", "adapter", "tracker", "refine", "write"):
         if stage in summary.seconds:
             s = summary.seconds[stage]
             table.add_row(stage, f"{s:.2f}", f"{1000 * s / max(1, summary.frames):.1f}")
-    table.add_row("total", f"{total:.2f}", f"{1000 * total / max(1, summary.frames):.1f}", style="bold")
+    table.add_row("wall clock", f"{total:.2f}", f"{1000 * total / max(1, summary.frames):.1f}", style="bold")
     console.print(table)
+    if "wait" in summary.seconds:
+        console.print("decode, detector, prepare and write ran in background threads, overlapping the rest")
     console.print(f"{summary.frames / total if total else 0:.2f} frames/s end to end")
     if summary.skipped:
         n = summary.skipped

@@ -59,6 +59,9 @@ class ModelOptions:
     checkpoint: opt.Checkpoint = None
     embed_size: opt.EmbedSize = None
     device: opt.Device = "auto"
+    threads: opt.Threads = None
+    dtype: opt.Dtype = opt.ComputeDtype.fp32
+    prefetch: opt.Prefetch = True
 
 
 @dataclass(frozen=True)

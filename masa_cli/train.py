@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from masa_cli import options as opt
 from masa_cli.common import cli_errors
 
 MODEL = "Model"
@@ -202,14 +203,7 @@ def train(
             min=0, help="Data-loading processes per training process.", rich_help_panel=RUN
         ),
     ] = 4,
-    threads: Annotated[
-        Optional[int],
-        typer.Option(
-            min=1,
-            help="CPU threads for torch (default: torch's choice); 1 is fastest on a busy machine.",
-            rich_help_panel=RUN,
-        ),
-    ] = None,
+    threads: opt.Threads = None,
     log_every: Annotated[
         int, typer.Option(min=1, help="Steps per train_log.csv row.", rich_help_panel=RUN)
     ] = 10,
@@ -226,13 +220,11 @@ def train(
     import logging
     import os
 
-    import torch
-
+    from masa.compute import set_threads
     from masa.train.loop import TrainConfig
     from masa.train.loop import train as run_training
 
-    if threads is not None:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     config = TrainConfig(
         images=str(images),

@@ -2,7 +2,9 @@
 and mmdet's DyHead with scale- and task-aware attention (SPEC §2.5, the SAM variants).
 
 mmcv's `ModulatedDeformConv2d` is expressed with `torchvision.ops.deform_conv2d`, which uses the
-same offset layout (channel 2k = dy, 2k+1 = dx of tap k) and the same sampling (SPEC §2.6).
+same offset layout (channel 2k = dy, 2k+1 = dx of tap k) and the same sampling (SPEC §2.6);
+`masa.adapter.deform` runs it (torchvision's kernel on GPUs, an equivalent faster one on CPUs,
+where the fusion keeps its maps channels-last).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import deform_conv2d
+from masa.adapter.deform import cpu_channels_last, deform_conv2d
 
 __all__ = ["DeformFusion", "DyHead", "DyDCNv2", "DyReLU", "reinterpret_as_flat"]
 
@@ -119,6 +121,7 @@ class DeformFusion(nn.Module):
         self.dyhead_blocks = nn.ModuleList(DeformFusionBlock(channels) for _ in range(num_blocks))
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        feats = cpu_channels_last(feats)
         for block in self.dyhead_blocks:
             feats = block(feats)
         return feats
@@ -232,6 +235,7 @@ class DyHead(nn.Module):
         self.dyhead_blocks = nn.ModuleList(DyHeadBlock(channels) for _ in range(num_blocks))
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
+        feats = cpu_channels_last(feats)
         for block in self.dyhead_blocks:
             feats = block(feats)
         return feats

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -106,6 +107,8 @@ class MasaAdapter(nn.Module):
         if config.backbone is not None and config.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {config.backbone!r}; known: {sorted(BACKBONES)}")
         self.config = config
+        #: dtype of CPU/CUDA autocast in `embed`/`embed_batch` (None: float32, the exact path).
+        self.autocast_dtype: torch.dtype | None = None
         self.backbone = BACKBONES[config.backbone]() if config.backbone else None
         self.neck = _build_neck(config)
         self.fusion = _build_fusion(config) if config.fusion_blocks else None
@@ -121,6 +124,13 @@ class MasaAdapter(nn.Module):
     def roi_strides(self) -> tuple[int, ...]:
         """Strides of the levels RoIs are pooled from."""
         return self.config.strides[: self.config.roi_levels]
+
+    @property
+    def batch_frames(self) -> int:
+        """Frames per `embed_batch` call in the overlapped loop: as many as keep the batch's
+        input near one megapixel, 1 to 8 (a 1024-px MASA-R50 frame alone fills it)."""
+        height, width = self.config.resize
+        return max(1, min(8, 2**20 // (height * width)))
 
     @property
     def device(self) -> torch.device:
@@ -144,6 +154,8 @@ class MasaAdapter(nn.Module):
             raise RuntimeError(
                 "this adapter has no backbone of its own: pass a detector's backbone features to adapt()"
             )
+        if images.device.type == "cpu":  # oneDNN's fast layout (fp32 ~15%, bf16 ~3x faster)
+            images = images.clone(memory_format=torch.channels_last)
         return self.adapt(self.backbone(images))
 
     def embed_rois(self, fused: list[Tensor], rois: Tensor) -> Tensor:
@@ -162,7 +174,54 @@ class MasaAdapter(nn.Module):
         """Embeds RoIs of preprocessed images; see `features` and `embed_rois`."""
         return self.embed_rois(self.features(images), rois)
 
+    def prepare(self, image: np.ndarray) -> tuple[Tensor, tuple[float, float]]:
+        """Preprocesses one frame for `embed_batch`, on the CPU (safe in a background thread).
+
+        Args:
+            image (np.ndarray[H, W, 3] uint8): RGB frame at original resolution.
+
+        Returns:
+            (Tensor[1, 3, Hp, Wp] float32, (sx, sy)): see `preprocess_image`.
+        """
+        return preprocess_image(image, scale=self.config.resize, pad_divisor=self.config.pad_divisor)
+
     @torch.inference_mode()
+    def embed_batch(
+        self, prepared: Sequence[tuple[Tensor, tuple[float, float]]], boxes: Sequence[Any]
+    ) -> list[Tensor]:
+        """Embeds the boxes of several frames, one forward for each group of equally sized frames.
+
+        Runs under autocast when `autocast_dtype` is set (e.g. `torch.bfloat16`).
+
+        Args:
+            prepared: `prepare(image)` of each frame.
+            boxes: per frame, array-like `[N_i, 4]` boxes in original pixel coordinates.
+
+        Returns:
+            list[Tensor[N_i, embed_dim]] float32 on the adapter's device: raw embeddings.
+        """
+        device = self.device
+        results = [torch.zeros((0, self.config.embed_dim), device=device)] * len(prepared)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (frame_boxes, (images, _)) in enumerate(zip(boxes, prepared)):
+            if len(frame_boxes):
+                groups.setdefault(tuple(images.shape), []).append(i)
+        dtype = self.autocast_dtype
+        autocast = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
+        for members in groups.values():  # one group per frame size: padding stays per frame
+            images = torch.cat([prepared[i][0] for i in members]).to(device)
+            rois = []
+            for j, i in enumerate(members):  # per frame, not per box
+                xyxy = torch.as_tensor(np.asarray(boxes[i], dtype=np.float32)).reshape(-1, 4)
+                sx, sy = prepared[i][1]
+                scaled = xyxy.to(device) * torch.tensor([sx, sy, sx, sy], device=device)
+                rois.append(torch.cat([scaled.new_full((len(scaled), 1), j), scaled], 1))
+            with autocast:
+                embeddings = self.forward(images, torch.cat(rois)).float()
+            for i, part in zip(members, embeddings.split([len(r) for r in rois])):
+                results[i] = part
+        return results
+
     def embed(self, image: np.ndarray, boxes_xyxy: Any) -> Tensor:
         """Embeds boxes of one frame exactly as the official track head does (SPEC §4.2 `E`).
 
@@ -173,16 +232,10 @@ class MasaAdapter(nn.Module):
         Returns:
             Tensor[N, embed_dim] float32 on the adapter's device: raw embeddings.
         """
-        device = self.device
-        boxes = torch.as_tensor(np.asarray(boxes_xyxy, dtype=np.float32)).reshape(-1, 4).to(device)
-        if boxes.shape[0] == 0:
-            return torch.zeros((0, self.config.embed_dim), device=device)
-        images, (sx, sy) = preprocess_image(
-            image, scale=self.config.resize, pad_divisor=self.config.pad_divisor, device=device
-        )
-        scale = torch.tensor([sx, sy, sx, sy], device=device)
-        rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * scale], dim=1)  # (N, 5)
-        return self.forward(images, rois).float()
+        boxes = np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4)
+        if not len(boxes):
+            return torch.zeros((0, self.config.embed_dim), device=self.device)
+        return self.embed_batch([self.prepare(image)], [boxes])[0]
 
 
 def build_masa_adapter(config: AdapterConfig, *, device: str | torch.device = "cpu") -> MasaAdapter:

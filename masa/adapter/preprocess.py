@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["PIXEL_MEAN", "PIXEL_STD", "rescale_size", "preprocess_image"]
@@ -49,11 +48,11 @@ def preprocess_image(
     height, width = image.shape[:2]
     new_h, new_w = rescale_size(height, width, scale)
     resized = cv2.resize(image.astype(np.float32), (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    x = torch.from_numpy(resized).to(device).permute(2, 0, 1)  # (3, H', W')
-    mean = torch.tensor(PIXEL_MEAN, device=device).view(3, 1, 1)
-    std = torch.tensor(PIXEL_STD, device=device).view(3, 1, 1)
-    x = (x - mean) / std
+    # numpy, not torch: a background thread can run this without starting an OpenMP team.
     pad_h = (-new_h) % pad_divisor
     pad_w = (-new_w) % pad_divisor
-    x = F.pad(x, (0, pad_w, 0, pad_h))  # zeros on the right and bottom
-    return x.unsqueeze(0), (new_w / width, new_h / height)
+    padded = np.zeros((new_h + pad_h, new_w + pad_w, 3), dtype=np.float32)  # zeros right and bottom
+    mean, std = np.array(PIXEL_MEAN, np.float32), np.array(PIXEL_STD, np.float32)
+    np.divide(np.subtract(resized, mean), std, out=padded[:new_h, :new_w])
+    x = torch.from_numpy(padded).permute(2, 0, 1).unsqueeze(0)  # (1, 3, Hp, Wp), channels-last
+    return x.to(device), (new_w / width, new_h / height)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from masa.cache import WeightSpec, download_to_cache, masa_home
+from masa.compute import configured_threads
 from masa.detectors.base import check_images
 from masa.errors import InputError
 from masa.structures import Detections
@@ -191,7 +192,8 @@ def build_fastestdet_detector(
             "fastestdet", downloaded to `$MASA_HOME/detectors` on first use).
         score_threshold, nms_iou_threshold: see `FastestDetDetector`.
         device: "cuda" uses onnxruntime's CUDA provider when it is installed, else the CPU.
-        num_threads: onnxruntime intra-op threads; None lets onnxruntime choose.
+        num_threads: onnxruntime intra-op threads; None: `masa.compute.set_threads`'s count if
+            set, else onnxruntime's choice.
 
     Raises:
         ImportError: onnxruntime is not installed.
@@ -204,6 +206,7 @@ def build_fastestdet_detector(
         ) from None
     path = resolve_fastestdet_weights(weights)
     options = ort.SessionOptions()
+    num_threads = num_threads or configured_threads()
     if num_threads is not None:
         options.intra_op_num_threads = num_threads
     providers = ["CPUExecutionProvider"]
