@@ -29,14 +29,17 @@ def pets(shared: Path) -> Path:
 def seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The frame indices the tracker is given, in order."""
     frames: list[int] = []
-    track_frames = masa_cli.runner.track_frames
 
-    def spy(frame_source, detect, embedder, tracker, **kwargs):
-        update = tracker.update
-        tracker.update = lambda dets, frame_idx: frames.append(frame_idx) or update(dets, frame_idx)
-        return track_frames(frame_source, detect, embedder, tracker, **kwargs)
+    def spying(loop):
+        def spy(frame_source, detect, embedder, tracker, **kwargs):
+            update = tracker.update
+            tracker.update = lambda dets, frame_idx, **kw: frames.append(frame_idx) or update(dets, frame_idx, **kw)
+            return loop(frame_source, detect, embedder, tracker, **kwargs)
 
-    monkeypatch.setattr(masa_cli.runner, "track_frames", spy)
+        return spy
+
+    for name in ("track_frames", "track_frames_overlapped"):  # the sequential and the prefetching loop
+        monkeypatch.setattr(masa_cli.runner, name, spying(getattr(masa_cli.runner, name)))
     return frames
 
 
