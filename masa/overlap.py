@@ -23,7 +23,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, Sequenc
 import numpy as np
 from torch import Tensor
 
-from masa.pipeline import FrameResult, StageTimer, Tracker
+from masa.pipeline import FrameResult, StageTimer, Tracker, update_tracker
 from masa.structures import Detections
 
 __all__ = ["BatchEmbedder", "Prefetch", "WriteBehind", "track_frames_overlapped"]
@@ -232,9 +232,6 @@ def track_frames_overlapped(
             for (frame, detections, _), embedding in zip(batch, embeddings):
                 with timer.stage("tracker"):
                     detections = detections.to(embedding.device).replace(embedding=embedding)
-                    if getattr(tracker, "uses_image", False):  # e.g. camera motion compensation
-                        tracked = tracker.update(detections, frame.frame_idx, image=frame.image).to("cpu")
-                    else:
-                        tracked = tracker.update(detections, frame.frame_idx).to("cpu")
+                    tracked = update_tracker(tracker, detections, frame).to("cpu")
                 timer.frames += 1
                 yield FrameResult(frame.frame_idx, frame.image, tracked)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -95,6 +95,14 @@ class StageTimer:
         return sum(self.seconds.values())
 
 
+def update_tracker(tracker: Tracker, detections: Detections, frame: Any) -> Detections:
+    """`tracker.update` for one frame, given the image too when the tracker uses it (camera
+    motion compensation)."""
+    if getattr(tracker, "uses_image", False):
+        return tracker.update(detections, frame.frame_idx, image=frame.image)
+    return tracker.update(detections, frame.frame_idx)
+
+
 def track_frames(
     frames: Iterable,
     detect: Callable[[int, np.ndarray], Detections],
@@ -129,9 +137,6 @@ def track_frames(
             embeddings = embedder.embed(frame.image, detections.xyxy)
         with timer.stage("tracker"):
             detections = detections.to(embeddings.device).replace(embedding=embeddings)
-            if getattr(tracker, "uses_image", False):  # e.g. camera motion compensation
-                tracked = tracker.update(detections, frame.frame_idx, image=frame.image).to("cpu")
-            else:
-                tracked = tracker.update(detections, frame.frame_idx).to("cpu")
+            tracked = update_tracker(tracker, detections, frame).to("cpu")
         timer.frames += 1
         yield FrameResult(frame.frame_idx, frame.image, tracked)
