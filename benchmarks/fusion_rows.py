@@ -49,18 +49,26 @@ def masa_tracker(fps: float, **changes: Any) -> MasaTracker:
     return (FixedWeightTracker if fixed else MasaTracker)(config, fps=fps)
 
 
-def masa_rows(fps: float, embedders: dict[str, Callable[[], Any]]) -> dict[str, Callable[[], tuple[Any, Any, Any]]]:
+def masa_rows(
+    fps: float, embedders: dict[str, Callable[[], Any]]
+) -> dict[str, Callable[[], tuple[Any, Any, Any]]]:
     """`name -> build() -> (embedder, tracker, refine config)`: the default tracker with each
     appearance source (`embedders`: lite, raw, motion, oracle), then the ablations with lite."""
     rows: dict[str, Callable[[], tuple[Any, Any, Any]]] = {}
     for source, embedder in embedders.items():
         rows[f"masa+{source}"] = lambda e=embedder: (e(), masa_tracker(fps), RefineConfig())
     for name, (changes, refine) in ABLATIONS.items():
-        rows[f"masa+lite {name}"] = lambda c=changes, r=refine: (embedders["lite"](), masa_tracker(fps, **c), r)
+        rows[f"masa+lite {name}"] = lambda c=changes, r=refine: (
+            embedders["lite"](),
+            masa_tracker(fps, **c),
+            r,
+        )
     return rows
 
 
-def held_out_rows(trackers: dict[str, Callable[[float], Any]], metrics: tuple[str, ...]) -> list[str]:
+def held_out_rows(
+    trackers: dict[str, Callable[[float], Any]], metrics: tuple[str, ...]
+) -> list[str]:
     """Markdown rows: each tracker (motion only: `name -> build(fps)`, with its refinement as
     `tracker.refine` if any) on the held-out sequences' own detections."""
     from masa.eval import evaluate
@@ -87,14 +95,20 @@ def held_out_rows(trackers: dict[str, Callable[[float], Any]], metrics: tuple[st
             results = online
             if refine is not None:
                 gap = round(refine.interpolate_gap * fps)
-                results = list(refined_frames(online, tracker.refinement_plan(refine), interpolate_frames=gap))
+                results = list(
+                    refined_frames(online, tracker.refinement_plan(refine), interpolate_frames=gap)
+                )
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / f"{seq}.txt"
                 with MotTxtWriter(path) as writer:
                     for frame_idx, dets in results:
                         writer.write(frame_idx, dets)
-                scores = evaluate(folder, path, format="mot", metrics=("hota", "clear", "identity")).combined
-            cells = [f"{100 * scores[k]:.1f}" if k != "IDSW" else f"{int(scores[k])}" for k in metrics]
+                scores = evaluate(
+                    folder, path, format="mot", metrics=("hota", "clear", "identity")
+                ).combined
+            cells = [
+                f"{100 * scores[k]:.1f}" if k != "IDSW" else f"{int(scores[k])}" for k in metrics
+            ]
             lines.append(f"| {seq} | {name} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     return lines

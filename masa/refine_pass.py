@@ -66,7 +66,9 @@ def refine_results(
             if images is not None:
                 with timer.stage("decode"):
                     frame = next(images, None)
-                    while frame is not None and frame.frame_idx < frame_idx:  # frames skipped online
+                    while (
+                        frame is not None and frame.frame_idx < frame_idx
+                    ):  # frames skipped online
                         frame = next(images, None)
                 image = None if frame is None else frame.image
             yield FrameResult(frame_idx, image, detections)

@@ -10,11 +10,24 @@ from masa.errors import InputError
 __all__ = ["MASA_ONLY", "build_masa_tracker", "refine_config"]
 
 #: Options of MasaTracker alone (field names of `MasaTrackerConfig`, settable as --high-score-threshold ...).
-MASA_ONLY = ("high_score_threshold", "min_hits", "low_match_iou", "motion_memory", "appearance_weight",
-             "reid_threshold", "center_sigma", "max_speed", "camera_motion")
+MASA_ONLY = (
+    "high_score_threshold",
+    "min_hits",
+    "low_match_iou",
+    "motion_memory",
+    "appearance_weight",
+    "reid_threshold",
+    "center_sigma",
+    "max_speed",
+    "camera_motion",
+)
 #: Shared tracker options -> the MasaTracker setting they set.
-SHARED = {"init_score_threshold": "init_score_threshold", "match_score_threshold": "match_threshold",
-          "new_embed_weight": "new_embed_weight", "obj_score_threshold": "low_score_threshold"}
+SHARED = {
+    "init_score_threshold": "init_score_threshold",
+    "match_score_threshold": "match_threshold",
+    "new_embed_weight": "new_embed_weight",
+    "obj_score_threshold": "low_score_threshold",
+}
 _OFFICIAL_ONLY = ("max_distance", "distractor_score_threshold", "distractor_iou_threshold")
 
 
@@ -24,7 +37,9 @@ def _flag(name: str) -> str:
 
 def check_official(settings: Any) -> None:
     """Official presets take none of MasaTracker's own options."""
-    given = [_flag(k) for k in (*MASA_ONLY, "tracker_config") if getattr(settings, k, None) is not None]
+    given = [
+        _flag(k) for k in (*MASA_ONLY, "tracker_config") if getattr(settings, k, None) is not None
+    ]
     if given:
         preset = getattr(settings.preset, "value", settings.preset)
         raise InputError(f"{', '.join(given)} apply to --tracker masa only, not --tracker {preset}")
@@ -41,7 +56,9 @@ def build_masa_tracker(settings: Any, fps: float) -> Any:
 
     given = [_flag(k) for k in _OFFICIAL_ONLY if getattr(settings, k, None) is not None]
     if given:
-        raise InputError(f"{', '.join(given)} apply to the official TAO tracker only, not --tracker masa")
+        raise InputError(
+            f"{', '.join(given)} apply to the official TAO tracker only, not --tracker masa"
+        )
     path = getattr(settings, "tracker_config", None)
     config = read_tracker_config(path) if path is not None else MasaTrackerConfig()
     changes = {field: getattr(settings, option, None) for option, field in SHARED.items()}

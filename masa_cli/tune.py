@@ -30,25 +30,56 @@ def _load_sequence(folder: Path, detections_name: str, adapter, refine_fps: Opti
     with torch.inference_mode():
         for frame in frames:
             dets = table.get(frame.frame_idx)
-            embedding = adapter.embed(frame.image, dets.xyxy).float().cpu() if len(dets) else torch.zeros(0, 1)
+            embedding = (
+                adapter.embed(frame.image, dets.xyxy).float().cpu()
+                if len(dets)
+                else torch.zeros(0, 1)
+            )
             sequence.frames.append((frame.frame_idx, dets.replace(embedding=embedding)))
     return sequence
 
 
 @cli_errors
 def tune(
-    sequences: Annotated[list[Path], typer.Argument(help="MOTChallenge sequence folders (img1/, gt/gt.txt and "
-                                                    "the detections file), one or more.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the best settings (JSON for "
-                                      "--tracker-config).")] = Path("tracker.json"),
-    detections_name: Annotated[str, typer.Option(help="Detections file inside each sequence folder.")] = "det/det.txt",
-    metric: Annotated[str, typer.Option(help="What to maximise: HOTA, IDF1, AssA or MOTA.")] = "HOTA",
-    trials: Annotated[int, typer.Option(min=1, help="Settings tried (the first is the default or "
-                                        "--tracker-config's). More: better settings, longer search.")] = 40,
+    sequences: Annotated[
+        list[Path],
+        typer.Argument(
+            help="MOTChallenge sequence folders (img1/, gt/gt.txt and "
+            "the detections file), one or more.",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Where to write the best settings (JSON for --tracker-config)."
+        ),
+    ] = Path("tracker.json"),
+    detections_name: Annotated[
+        str, typer.Option(help="Detections file inside each sequence folder.")
+    ] = "det/det.txt",
+    metric: Annotated[
+        str, typer.Option(help="What to maximise: HOTA, IDF1, AssA or MOTA.")
+    ] = "HOTA",
+    trials: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Settings tried (the first is the default or "
+            "--tracker-config's). More: better settings, longer search.",
+        ),
+    ] = 40,
     seed: Annotated[int, typer.Option(help="Sampler seed (same seed, same search).")] = 0,
-    tracker_config: Annotated[Optional[Path], typer.Option(help="Start from these settings.")] = None,
-    refine: Annotated[bool, typer.Option("--refine/--no-refine", help="Score refined tracks (as files get) "
-                                         "or online ones (as streams get).")] = True,
+    tracker_config: Annotated[
+        Optional[Path], typer.Option(help="Start from these settings.")
+    ] = None,
+    refine: Annotated[
+        bool,
+        typer.Option(
+            "--refine/--no-refine",
+            help="Score refined tracks (as files get) or online ones (as streams get).",
+        ),
+    ] = True,
     checkpoint: opt.Checkpoint = None,
     device: opt.Device = "auto",
     quiet: opt.Quiet = False,
@@ -72,10 +103,24 @@ def tune(
         if not quiet:
             typer.echo(f"trial {number}: {metric.upper()} {100 * score:.1f}", err=True)
 
-    result = tune_tracker(loaded, metric=metric, trials=trials, seed=seed, base=base,
-                          refine=RefineConfig() if refine else None, on_trial=report)
-    text = json.dumps({"tracker": result.config.to_dict(), "metric": result.metric,
-                       "score": round(result.score, 4), "sequences": [str(s) for s in sequences]}, indent=2)
+    result = tune_tracker(
+        loaded,
+        metric=metric,
+        trials=trials,
+        seed=seed,
+        base=base,
+        refine=RefineConfig() if refine else None,
+        on_trial=report,
+    )
+    text = json.dumps(
+        {
+            "tracker": result.config.to_dict(),
+            "metric": result.metric,
+            "score": round(result.score, 4),
+            "sequences": [str(s) for s in sequences],
+        },
+        indent=2,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:

@@ -63,11 +63,16 @@ class DetectionSpool:
             detections.confidence.detach().cpu().float().numpy(),
             detections.class_id.detach().cpu().numpy().astype(np.int64),
             (ids.cpu().numpy() if ids is not None else np.full(n, -1)).astype(np.int64),
-            (torch.as_tensor(keys).cpu().numpy() if keys is not None else np.full(n, -1)).astype(np.int64),
+            (torch.as_tensor(keys).cpu().numpy() if keys is not None else np.full(n, -1)).astype(
+                np.int64
+            ),
         ]
         if detections.mask is not None:
             mask = detections.mask.detach().cpu().numpy().astype(bool)
-            records += [np.array(mask.shape, dtype=np.int64), np.packbits(mask.reshape(n, mask.shape[1] * mask.shape[2]), axis=1)]
+            records += [
+                np.array(mask.shape, dtype=np.int64),
+                np.packbits(mask.reshape(n, mask.shape[1] * mask.shape[2]), axis=1),
+            ]
         for record in records:
             np.save(self._file, record, allow_pickle=False)
         self.frames += 1
@@ -95,10 +100,15 @@ class DetectionSpool:
         if has_mask:
             shape = tuple(int(v) for v in load())
             bits = load()
-            mask = torch.from_numpy(np.unpackbits(bits, axis=1, count=shape[1] * shape[2]).reshape(shape).astype(bool))
+            mask = torch.from_numpy(
+                np.unpackbits(bits, axis=1, count=shape[1] * shape[2]).reshape(shape).astype(bool)
+            )
         detections = Detections(
-            xyxy=torch.from_numpy(xyxy).reshape(n, 4), confidence=torch.from_numpy(confidence),
-            class_id=torch.from_numpy(class_id), mask=mask, tracker_id=torch.from_numpy(ids),
+            xyxy=torch.from_numpy(xyxy).reshape(n, 4),
+            confidence=torch.from_numpy(confidence),
+            class_id=torch.from_numpy(class_id),
+            mask=mask,
+            tracker_id=torch.from_numpy(ids),
             data={"track_key": torch.from_numpy(keys)},
         )
         return frame_idx, detections

@@ -61,7 +61,9 @@ class AppearanceCalibration:
         seen = self.min_pairs + self.count[kind]  # the prior counts as `min_pairs` pairs
         m = min(self.momentum, seen / (seen + values.size))
         self.mean[kind] = m * self.mean[kind] + (1 - m) * float(values.mean())
-        self.var[kind] = m * self.var[kind] + (1 - m) * float(((values - self.mean[kind]) ** 2).mean())
+        self.var[kind] = m * self.var[kind] + (1 - m) * float(
+            ((values - self.mean[kind]) ** 2).mean()
+        )
         self.count[kind] += values.size
 
     def normalise(self, similarity: np.ndarray) -> np.ndarray:

@@ -8,7 +8,9 @@ import numpy as np
 __all__ = ["CameraMotion", "warp_states"]
 
 
-def warp_states(mean: np.ndarray, cov: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def warp_states(
+    mean: np.ndarray, cov: np.ndarray, affine: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Applies a `(2, 3)` affine to `(T, 8)` `[cx, cy, w, h, v...]` states and their covariances:
     centres are moved, centre velocities rotated and scaled (sizes are left alone)."""
     if len(mean) == 0:
@@ -45,13 +47,17 @@ class CameraMotion:
 
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         if self.downscale > 1:
-            gray = cv2.resize(gray, (gray.shape[1] // self.downscale, gray.shape[0] // self.downscale))
+            gray = cv2.resize(
+                gray, (gray.shape[1] // self.downscale, gray.shape[0] // self.downscale)
+            )
         affine = np.eye(2, 3)
         if self._previous is not None and self._points is not None and len(self._points) >= 8:
             moved, status, _ = cv2.calcOpticalFlowPyrLK(self._previous, gray, self._points, None)
             ok = status.ravel() == 1
             if ok.sum() >= 8:
-                estimate, _ = cv2.estimateAffinePartial2D(self._points[ok], moved[ok], method=cv2.RANSAC)
+                estimate, _ = cv2.estimateAffinePartial2D(
+                    self._points[ok], moved[ok], method=cv2.RANSAC
+                )
                 if estimate is not None:
                     affine = estimate
                     affine[:, 2] *= self.downscale
@@ -59,6 +65,8 @@ class CameraMotion:
         self._points = cv2.goodFeaturesToTrack(gray, self.max_corners, 0.01, 1, blockSize=3)
         return affine
 
-    def apply(self, image: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def apply(
+        self, image: np.ndarray, mean: np.ndarray, cov: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Estimates this frame's camera motion and warps the states with it."""
         return warp_states(mean, cov, self.estimate(image))

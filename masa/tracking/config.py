@@ -77,8 +77,16 @@ class MasaTrackerConfig:
     camera_motion: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("high_score_threshold", "low_score_threshold", "init_score_threshold", "match_threshold",
-                     "low_match_iou", "appearance_weight", "reid_threshold", "new_embed_weight"):
+        for name in (
+            "high_score_threshold",
+            "low_score_threshold",
+            "init_score_threshold",
+            "match_threshold",
+            "low_match_iou",
+            "appearance_weight",
+            "reid_threshold",
+            "new_embed_weight",
+        ):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise ValueError(f"{name} must be in [0, 1], but got {value}")
@@ -117,7 +125,9 @@ def read_tracker_config(path: str | Path) -> MasaTrackerConfig:
     known = {f.name: f.type for f in dataclasses.fields(MasaTrackerConfig)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise InputError(f"{path}: unknown tracker setting(s) {', '.join(unknown)} (known: {', '.join(known)})")
+        raise InputError(
+            f"{path}: unknown tracker setting(s) {', '.join(unknown)} (known: {', '.join(known)})"
+        )
     defaults = MasaTrackerConfig()
     values: dict[str, Any] = {}
     for key, value in data.items():

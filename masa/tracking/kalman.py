@@ -57,7 +57,9 @@ class KalmanBoxFilter:
         std = np.concatenate([2 * self.std_position * size, 10 * self.std_velocity * size], axis=1)
         return mean, _diag(std**2)
 
-    def predict(self, mean: np.ndarray, cov: np.ndarray, dt: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    def predict(
+        self, mean: np.ndarray, cov: np.ndarray, dt: np.ndarray | float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Moves every track `dt` reference frames ahead (`dt` scalar or `(T,)`; 0 changes nothing)."""
         t = mean.shape[0]
         dt = np.broadcast_to(np.asarray(dt, dtype=np.float64), (t,))
@@ -83,7 +85,9 @@ class KalmanBoxFilter:
         z = np.asarray(measurement, dtype=np.float64).reshape(-1, 4)
         projected, s = self.project(mean, cov)
         pht = cov[:, :, :4]  # P H^T, (T, 8, 4)
-        gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(0, 2, 1)  # (T, 8, 4); S symmetric
+        gain = np.linalg.solve(s, pht.transpose(0, 2, 1)).transpose(
+            0, 2, 1
+        )  # (T, 8, 4); S symmetric
         mean = mean + np.einsum("tij,tj->ti", gain, z - projected)
         cov = cov - gain @ s @ gain.transpose(0, 2, 1)
         return mean, cov

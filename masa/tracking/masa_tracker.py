@@ -57,8 +57,12 @@ def motion_similarity(det_xyxy: np.ndarray, pred_xyxy: np.ndarray, sigma: np.nda
     size = np.sqrt(np.maximum(pred[:, 2] * pred[:, 3], 1e-9))  # (T,)
     dist = np.linalg.norm(det[:, None, :2] - pred[None, :, :2], axis=2) / size[None, :]
     centre = np.exp(-0.5 * (dist / np.maximum(sigma, 1e-6)[None, :]) ** 2)
-    area_ratio = np.abs(np.log(np.maximum(det[:, None, 2] * det[:, None, 3], 1e-9)
-                                / np.maximum(pred[None, :, 2] * pred[None, :, 3], 1e-9)))
+    area_ratio = np.abs(
+        np.log(
+            np.maximum(det[:, None, 2] * det[:, None, 3], 1e-9)
+            / np.maximum(pred[None, :, 2] * pred[None, :, 3], 1e-9)
+        )
+    )
     sim = np.maximum(iou, 0.5 * centre)  # overlap is stronger evidence than proximity
     return np.where(area_ratio <= np.log(4.0), sim, 0.0)
 
@@ -67,7 +71,9 @@ def _assign(similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Maximum-similarity one-to-one pairs `(row, col)` with similarity >= threshold."""
     if similarity.size == 0:
         return []
-    rows, cols = linear_sum_assignment(np.where(similarity >= threshold, similarity, -1.0), maximize=True)
+    rows, cols = linear_sum_assignment(
+        np.where(similarity >= threshold, similarity, -1.0), maximize=True
+    )
     return [(int(r), int(c)) for r, c in zip(rows, cols) if similarity[r, c] >= threshold]
 
 
@@ -113,12 +119,18 @@ class MasaTracker:
     def refinement_plan(self, config: RefineConfig | None = None) -> Refinement:
         """The offline refinement of everything tracked so far (see `masa.tracking.refine`)."""
         return plan_refinement(
-            self._summaries, fps=self.fps, config=config, calibration=self.calibration,
-            appearance_weight=self._appearance_weight(), max_speed=self.config.max_speed,
+            self._summaries,
+            fps=self.fps,
+            config=config,
+            calibration=self.calibration,
+            appearance_weight=self._appearance_weight(),
+            max_speed=self.config.max_speed,
             center_sigma=self.config.center_sigma,
         )
 
-    def update(self, detections: Detections, frame_idx: int, image: np.ndarray | None = None) -> Detections:
+    def update(
+        self, detections: Detections, frame_idx: int, image: np.ndarray | None = None
+    ) -> Detections:
         """Tracks one frame.
 
         Args:
@@ -134,7 +146,9 @@ class MasaTracker:
         self._advance(frame_idx, image)
         if len(detections) == 0:
             self._drop_unmatched_tentative(np.zeros(0, np.int64))
-            return _with_ids(detections, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
+            return _with_ids(
+                detections, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+            )
         xyxy = detections.xyxy.detach().cpu().double().numpy()
         score = detections.confidence.detach().cpu().double().numpy()
         class_id = detections.class_id.detach().cpu().numpy()
@@ -145,17 +159,27 @@ class MasaTracker:
                 embeds = None
         rows = self._associate(frame_idx, xyxy, score, embeds)  # detection -> track row, -1 none
         matched = np.flatnonzero(rows >= 0)
-        self._update_tracks(frame_idx, rows[matched], xyxy[matched], score[matched], class_id[matched],
-                            None if embeds is None else embeds[matched])
+        self._update_tracks(
+            frame_idx,
+            rows[matched],
+            xyxy[matched],
+            score[matched],
+            class_id[matched],
+            None if embeds is None else embeds[matched],
+        )
         keys = np.full(len(detections), -1, np.int64)
         keys[matched] = self.tracks.keys[rows[matched]]
         self._drop_unmatched_tentative(rows[matched])
-        new = np.flatnonzero((rows < 0) & (score > self.config.init_score_threshold)
-                             & (score >= self.config.high_score_threshold))
-        self._start_tracks(frame_idx, xyxy[new], score[new], class_id[new],
-                           None if embeds is None else embeds[new])
+        new = np.flatnonzero(
+            (rows < 0)
+            & (score > self.config.init_score_threshold)
+            & (score >= self.config.high_score_threshold)
+        )
+        self._start_tracks(
+            frame_idx, xyxy[new], score[new], class_id[new], None if embeds is None else embeds[new]
+        )
         if len(new):
-            keys[new] = self.tracks.keys[-len(new):]
+            keys[new] = self.tracks.keys[-len(new) :]
         keep = np.flatnonzero(keys >= 0)
         ids = np.array([self._summaries[k].track_id for k in keys[keep]], dtype=np.int64)
         return _with_ids(detections, keep, ids, keys[keep])
@@ -180,7 +204,9 @@ class MasaTracker:
         return (frame_idx - self.tracks.last_frame) / self.fps
 
     # -- association ------------------------------------------------------------------------
-    def _associate(self, frame_idx: int, xyxy: np.ndarray, score: np.ndarray, embeds: np.ndarray | None) -> np.ndarray:
+    def _associate(
+        self, frame_idx: int, xyxy: np.ndarray, score: np.ndarray, embeds: np.ndarray | None
+    ) -> np.ndarray:
         cfg, t = self.config, self.tracks
         rows = np.full(len(xyxy), -1, np.int64)
         free_tracks = np.ones(len(t), bool)
@@ -193,7 +219,9 @@ class MasaTracker:
         high = score >= cfg.high_score_threshold
         low = (score >= cfg.low_score_threshold) & ~high
 
-        def match(det_mask: np.ndarray, track_mask: np.ndarray, similarity_fn, threshold: float) -> None:
+        def match(
+            det_mask: np.ndarray, track_mask: np.ndarray, similarity_fn, threshold: float
+        ) -> None:
             dets = np.flatnonzero(det_mask & (rows < 0))
             trks = np.flatnonzero(track_mask & free_tracks)
             if len(dets) == 0 or len(trks) == 0:
@@ -203,7 +231,12 @@ class MasaTracker:
 
         # stage 1: sure boxes against recently seen confirmed tracks, motion + appearance
         recent = confirmed & (lost <= cfg.motion_memory + frame_step)
-        match(high, recent, lambda d, k: self._fused(xyxy[d], pred[k], lost[k], embeds, d, k), cfg.match_threshold)
+        match(
+            high,
+            recent,
+            lambda d, k: self._fused(xyxy[d], pred[k], lost[k], embeds, d, k),
+            cfg.match_threshold,
+        )
         if embeds is not None:
             self._calibrate(xyxy, pred, embeds, rows, recent & (lost <= frame_step))
         # stage 2: weak boxes continue tracks seen in the previous frame (ByteTrack)
@@ -212,18 +245,28 @@ class MasaTracker:
         # stage 3: tentative tracks by motion; a newcomer's velocity is not known yet, so its next box
         # may be up to about a box size further than the centre spread allows
         sigma = np.full(len(t), cfg.center_sigma + 1.0)
-        match(high, t.state == TENTATIVE, lambda d, k: motion_similarity(xyxy[d], pred[k], sigma[k]),
-              cfg.match_threshold)
+        match(
+            high,
+            t.state == TENTATIVE,
+            lambda d, k: motion_similarity(xyxy[d], pred[k], sigma[k]),
+            cfg.match_threshold,
+        )
         # stage 4: re-identification of lost tracks by their whole-life appearance, speed-gated
         if embeds is not None and cfg.appearance_weight > 0:
-            match(high, confirmed & (lost > frame_step), lambda d, k: self._reid(xyxy[d], embeds[d], k, lost[k]),
-                  cfg.reid_threshold)
+            match(
+                high,
+                confirmed & (lost > frame_step),
+                lambda d, k: self._reid(xyxy[d], embeds[d], k, lost[k]),
+                cfg.reid_threshold,
+            )
         return rows
 
     def _appearance_weight(self) -> float:
         """`appearance_weight`, scaled by the scene's measured reliability: none at d' <= 1, full
         at d' >= 3."""
-        return self.config.appearance_weight * float(np.clip((self.calibration.reliability - 1) / 2, 0, 1))
+        return self.config.appearance_weight * float(
+            np.clip((self.calibration.reliability - 1) / 2, 0, 1)
+        )
 
     def _frame_motion(self, trks: np.ndarray) -> np.ndarray:
         """How far each track moves per frame index, in its box sizes (Kalman velocity)."""
@@ -235,9 +278,14 @@ class MasaTracker:
         cfg = self.config
         # the spread grows with the track's speed (a fast mover's turn misses the prediction by
         # more) and with the time since it was seen
-        step = (self._frame - (self._frame - 1 if self._previous is None else self._previous)) / self.fps
-        sigma = (cfg.center_sigma + 0.5 * self._frame_motion(trks) * step * self.fps
-                 + 0.5 * cfg.max_speed * np.maximum(lost - step, 0))
+        step = (
+            self._frame - (self._frame - 1 if self._previous is None else self._previous)
+        ) / self.fps
+        sigma = (
+            cfg.center_sigma
+            + 0.5 * self._frame_motion(trks) * step * self.fps
+            + 0.5 * cfg.max_speed * np.maximum(lost - step, 0)
+        )
         motion = motion_similarity(det_xyxy, pred_xyxy, sigma)
         weight = self._appearance_weight()
         if embeds is None or weight == 0 or self.tracks.embeds.shape[1] != embeds.shape[1]:
@@ -301,7 +349,9 @@ class MasaTracker:
         if embeds is not None and t.embeds.shape[1] == embeds.shape[1]:
             w = self.config.new_embed_weight
             t.embeds[rows] = unit_rows((1 - w) * t.embeds[rows] + w * embeds)
-        consecutive = t.last_frame[rows] >= (frame_idx - 1 if self._previous is None else self._previous)
+        consecutive = t.last_frame[rows] >= (
+            frame_idx - 1 if self._previous is None else self._previous
+        )
         t.hits[rows] = np.where(consecutive | (t.state[rows] == CONFIRMED), t.hits[rows] + 1, 1)
         t.last_frame[rows], t.confidence[rows], t.class_id[rows] = frame_idx, score, class_id
         promote = rows[(t.state[rows] == TENTATIVE) & (t.hits[rows] >= self.config.min_hits)]
@@ -310,8 +360,14 @@ class MasaTracker:
             self._summaries[int(t.keys[row])].track_id = self._next_id
             self._next_id += 1
         for k, row in enumerate(rows):
-            self._summarise(int(t.keys[row]), frame_idx, xyxy[k], t.mean[row], class_id[k],
-                            None if embeds is None else embeds[k])
+            self._summarise(
+                int(t.keys[row]),
+                frame_idx,
+                xyxy[k],
+                t.mean[row],
+                class_id[k],
+                None if embeds is None else embeds[k],
+            )
 
     def _start_tracks(self, frame_idx, xyxy, score, class_id, embeds) -> None:
         n = len(xyxy)
@@ -325,16 +381,30 @@ class MasaTracker:
         self._next_id += n if confirmed else 0
         dim = embeds.shape[1] if embeds is not None else self.tracks.embeds.shape[1]
         self.tracks.append(
-            keys=keys, ids=ids, state=np.full(n, CONFIRMED if confirmed else TENTATIVE), mean=mean, cov=cov,
-            embeds=embeds if embeds is not None else np.zeros((n, dim)), last_frame=np.full(n, frame_idx),
-            hits=np.ones(n), class_id=class_id, confidence=score,
+            keys=keys,
+            ids=ids,
+            state=np.full(n, CONFIRMED if confirmed else TENTATIVE),
+            mean=mean,
+            cov=cov,
+            embeds=embeds if embeds is not None else np.zeros((n, dim)),
+            last_frame=np.full(n, frame_idx),
+            hits=np.ones(n),
+            class_id=class_id,
+            confidence=score,
         )
         for k in range(n):
             v = np.zeros(2)
             self._summaries[int(keys[k])] = TrackletSummary(
-                key=int(keys[k]), track_id=int(ids[k]), first_frame=frame_idx, last_frame=frame_idx,
-                first_xyxy=xyxy[k].copy(), last_xyxy=xyxy[k].copy(), first_velocity=v, last_velocity=v,
-                embed_sum=None if embeds is None else embeds[k].copy(), class_votes={int(class_id[k]): 1},
+                key=int(keys[k]),
+                track_id=int(ids[k]),
+                first_frame=frame_idx,
+                last_frame=frame_idx,
+                first_xyxy=xyxy[k].copy(),
+                last_xyxy=xyxy[k].copy(),
+                first_velocity=v,
+                last_velocity=v,
+                embed_sum=None if embeds is None else embeds[k].copy(),
+                class_votes={int(class_id[k]): 1},
             )
 
     def _summarise(self, key, frame_idx, xyxy, mean, class_id, embed) -> None:
@@ -342,7 +412,12 @@ class MasaTracker:
         velocity = mean[4:6] * REFERENCE_FPS  # pixels per second
         if s.hits == 1:
             s.first_velocity = velocity
-        s.last_frame, s.last_xyxy, s.last_velocity, s.hits = frame_idx, xyxy.copy(), velocity, s.hits + 1
+        s.last_frame, s.last_xyxy, s.last_velocity, s.hits = (
+            frame_idx,
+            xyxy.copy(),
+            velocity,
+            s.hits + 1,
+        )
         s.class_votes[int(class_id)] = s.class_votes.get(int(class_id), 0) + 1
         if embed is not None:
             s.embed_sum = embed.copy() if s.embed_sum is None else s.embed_sum + embed
@@ -357,10 +432,13 @@ class MasaTracker:
         t.keep(keep)
 
 
-def _with_ids(detections: Detections, keep: np.ndarray, ids: np.ndarray, keys: np.ndarray) -> Detections:
+def _with_ids(
+    detections: Detections, keep: np.ndarray, ids: np.ndarray, keys: np.ndarray
+) -> Detections:
     index = torch.as_tensor(keep, dtype=torch.int64, device=detections.xyxy.device)
     kept = detections[index]
     data = dict(kept.data)
     data["track_key"] = torch.as_tensor(keys, dtype=torch.int64)
-    return kept.replace(tracker_id=torch.as_tensor(ids, dtype=torch.int64, device=detections.xyxy.device),
-                        data=data)
+    return kept.replace(
+        tracker_id=torch.as_tensor(ids, dtype=torch.int64, device=detections.xyxy.device), data=data
+    )

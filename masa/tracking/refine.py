@@ -63,8 +63,13 @@ class Refinement:
 
 
 def _link_scores(
-    tracklets: list[TrackletSummary], fps: float, config: RefineConfig, calibration: AppearanceCalibration,
-    appearance_weight: float, max_speed: float, center_sigma: float,
+    tracklets: list[TrackletSummary],
+    fps: float,
+    config: RefineConfig,
+    calibration: AppearanceCalibration,
+    appearance_weight: float,
+    max_speed: float,
+    center_sigma: float,
 ) -> np.ndarray:
     """`(K, K)` score of tracklet i continuing as tracklet j (0 where not allowed)."""
     k = len(tracklets)
@@ -85,12 +90,18 @@ def _link_scores(
     dist = np.linalg.norm(start[None, :, :2] - predicted, axis=2) / size[:, None]
     sigma = center_sigma + 0.5 * max_speed * gap
     motion = np.exp(-0.5 * (dist / sigma) ** 2)
-    area = np.abs(np.log(np.maximum(start[None, :, 2] * start[None, :, 3], 1e-9)
-                         / np.maximum(end[:, None, 2] * end[:, None, 3], 1e-9)))
+    area = np.abs(
+        np.log(
+            np.maximum(start[None, :, 2] * start[None, :, 3], 1e-9)
+            / np.maximum(end[:, None, 2] * end[:, None, 3], 1e-9)
+        )
+    )
     allowed &= (dist <= 1 + max_speed * gap) & (area <= np.log(4.0))
     means = [t.mean_embedding for t in tracklets]
     if appearance_weight == 0 or any(m is None for m in means):
-        return scores  # motion alone already bridged what it can online: no links without appearance
+        return (
+            scores  # motion alone already bridged what it can online: no links without appearance
+        )
     unit = np.stack(means)
     appearance = calibration.normalise(unit @ unit.T)
     scores = (1 - appearance_weight) * motion + appearance_weight * appearance
@@ -122,13 +133,19 @@ def plan_refinement(
     """
     config = config or RefineConfig()
     calibration = calibration or AppearanceCalibration()
-    tracklets = sorted((s for s in summaries.values() if s.track_id >= 0), key=lambda s: (s.first_frame, s.key))
+    tracklets = sorted(
+        (s for s in summaries.values() if s.track_id >= 0), key=lambda s: (s.first_frame, s.key)
+    )
     plan = Refinement()
     if not tracklets:
         return plan
-    scores = _link_scores(tracklets, fps, config, calibration, appearance_weight, max_speed, center_sigma)
+    scores = _link_scores(
+        tracklets, fps, config, calibration, appearance_weight, max_speed, center_sigma
+    )
     successor = np.full(len(tracklets), -1)
-    rows, cols = linear_sum_assignment(np.where(scores >= config.link_threshold, scores, -1.0), maximize=True)
+    rows, cols = linear_sum_assignment(
+        np.where(scores >= config.link_threshold, scores, -1.0), maximize=True
+    )
     for i, j in zip(rows, cols):
         if scores[i, j] >= config.link_threshold:
             successor[i] = j
@@ -165,7 +182,9 @@ class Interpolator:
         self._last: dict[int, tuple[int, np.ndarray, float, int]] = {}
         self._fills: dict[int, list[tuple[int, np.ndarray, float, int]]] = {}
 
-    def observe(self, frame_idx: int, track_id: int, xyxy: np.ndarray, score: float, class_id: int) -> None:
+    def observe(
+        self, frame_idx: int, track_id: int, xyxy: np.ndarray, score: float, class_id: int
+    ) -> None:
         """Records a detection of a final track (frames in order)."""
         previous = self._last.get(track_id)
         if previous is not None:
@@ -176,7 +195,12 @@ class Interpolator:
                     box = (1 - w) * previous[1] + w * xyxy
                     fill = (track_id, box, min(previous[2], score), previous[3])
                     self._fills.setdefault(previous[0] + step, []).append(fill)
-        self._last[track_id] = (frame_idx, np.asarray(xyxy, dtype=np.float64), float(score), int(class_id))
+        self._last[track_id] = (
+            frame_idx,
+            np.asarray(xyxy, dtype=np.float64),
+            float(score),
+            int(class_id),
+        )
 
     def fills_for(self, frame_idx: int) -> list[tuple[int, np.ndarray, float, int]]:
         """The interpolated `(track_id, xyxy, score, class_id)` of a frame (each given once)."""

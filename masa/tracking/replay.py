@@ -38,8 +38,12 @@ def refined_frames(
     if interpolate_frames > 0:
         for frame_idx, detections in spooled:
             kept = _relabel(detections, plan)
-            for box, score, cls, track_id in zip(kept.xyxy.numpy(), kept.confidence.tolist(),
-                                                 kept.class_id.tolist(), kept.tracker_id.tolist()):
+            for box, score, cls, track_id in zip(
+                kept.xyxy.numpy(),
+                kept.confidence.tolist(),
+                kept.class_id.tolist(),
+                kept.tracker_id.tolist(),
+            ):
                 interpolator.observe(frame_idx, track_id, box, score, cls)
     for frame_idx, detections in spooled:
         kept = _relabel(detections, plan)

@@ -72,7 +72,18 @@ class TrackTable:
     class_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     confidence: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
-    _FIELDS = ("keys", "ids", "state", "mean", "cov", "embeds", "last_frame", "hits", "class_id", "confidence")
+    _FIELDS = (
+        "keys",
+        "ids",
+        "state",
+        "mean",
+        "cov",
+        "embeds",
+        "last_frame",
+        "hits",
+        "class_id",
+        "confidence",
+    )
 
     def __len__(self) -> int:
         return int(self.keys.shape[0])

@@ -65,15 +65,17 @@ class TuneResult:
     trials: list[tuple[dict[str, Any], float]]
 
 
-def track_sequence(sequence: TuneSequence, config: MasaTrackerConfig, refine: RefineConfig | None,
-                   out: Path) -> Path:
+def track_sequence(
+    sequence: TuneSequence, config: MasaTrackerConfig, refine: RefineConfig | None, out: Path
+) -> Path:
     """Tracks a stored sequence into a MOT txt file `out` (refined unless `refine` is None)."""
     tracker = MasaTracker(config, fps=sequence.fps)
     online = [(i, tracker.update(d, i)) for i, d in sequence.frames]
     if refine is not None:
         gap = round(refine.interpolate_gap * sequence.fps)
         results: Iterable[tuple[int, Detections]] = refined_frames(
-            online, tracker.refinement_plan(refine), interpolate_frames=gap)
+            online, tracker.refinement_plan(refine), interpolate_frames=gap
+        )
     else:
         results = online
     with MotTxtWriter(out) as writer:
@@ -119,7 +121,9 @@ def tune_tracker(
     space = dict(DEFAULT_SPACE if space is None else space)
     known = {f.name for f in dataclasses.fields(MasaTrackerConfig)}
     if set(space) - known:
-        raise ValueError(f"unknown tracker settings in the search space: {sorted(set(space) - known)}")
+        raise ValueError(
+            f"unknown tracker settings in the search space: {sorted(set(space) - known)}"
+        )
     history: list[tuple[dict[str, Any], float]] = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -136,9 +140,12 @@ def tune_tracker(
         scores = []
         with tempfile.TemporaryDirectory() as tmp:
             for sequence in sequences:
-                result = track_sequence(sequence, config, refine, Path(tmp) / f"{sequence.name}.txt")
-                combined = evaluate(sequence.gt_folder, result, format="mot",
-                                    metrics=("hota", "clear", "identity")).combined
+                result = track_sequence(
+                    sequence, config, refine, Path(tmp) / f"{sequence.name}.txt"
+                )
+                combined = evaluate(
+                    sequence.gt_folder, result, format="mot", metrics=("hota", "clear", "identity")
+                ).combined
                 scores.append(float(combined[metric]))
         score = sum(scores) / len(scores)
         history.append((values, score))
