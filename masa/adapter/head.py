@@ -33,15 +33,16 @@ def extract_roi_features(
     """Pools each RoI from its level with `roi_align(aligned=True, sampling_ratio=0)` (SPEC §2.7).
 
     Args:
-        feats: at least `len(strides)` maps `(B, C, H_l, W_l)`; only the first `len(strides)` are used.
+        feats: at least `len(strides)` maps `(B, C, H_l, W_l)`; only the first `len(strides)` are
+            used, and a level no RoI maps to may be None.
         rois (Tensor[K, 5]): `(batch_idx, x1, y1, x2, y2)` in network-input pixels.
         strides: stride of each used level.
 
     Returns:
         Tensor[K, C, output_size, output_size]
     """
-    channels = feats[0].shape[1]
-    out = feats[0].new_zeros(rois.shape[0], channels, output_size, output_size)
+    first = next(f for f in feats if f is not None)  # levels no RoI uses may be None
+    out = first.new_zeros(rois.shape[0], first.shape[1], output_size, output_size)
     if rois.shape[0] == 0:
         return out
     levels = map_rois_to_levels(rois, len(strides))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from masa.adapter.backbones import CaffeResNet50, ResNet18, ShuffleNetV2
 from masa.adapter.fusion import DeformFusion, DyHead
-from masa.adapter.head import EmbedHead, extract_roi_features
+from masa.adapter.head import EmbedHead, extract_roi_features, map_rois_to_levels
 from masa.adapter.necks import FPN, SimpleFPN
 from masa.adapter.preprocess import preprocess_image
 
@@ -136,27 +136,38 @@ class MasaAdapter(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def adapt(self, feats: list[Tensor]) -> list[Tensor]:
+    def adapt(self, feats: list[Tensor], levels: Iterable[int] | None = None) -> list[Tensor]:
         """Neck + fusion on backbone features.
 
         Args:
             feats: `len(config.in_channels)` maps `(B, C_l, H_l, W_l)`, finest first.
+            levels: the fused levels wanted (default all); the fusion skips work that only
+                other levels need and returns None for them (same values for the rest).
 
         Returns:
             list[Tensor]: `num_outs` maps `(B, channels, H_l, W_l)`.
         """
         x = self.neck(feats)
-        return self.fusion(x) if self.fusion is not None else x
+        return self.fusion(x, levels) if self.fusion is not None else x
 
-    def features(self, images: Tensor) -> list[Tensor]:
-        """Backbone + neck + fusion on preprocessed images `Tensor[B, 3, H, W]`."""
+    def features(self, images: Tensor, levels: Iterable[int] | None = None) -> list[Tensor]:
+        """Backbone + neck + fusion on preprocessed images `Tensor[B, 3, H, W]`; `levels` as in
+        `adapt`."""
         if self.backbone is None:
             raise RuntimeError(
                 "this adapter has no backbone of its own: pass a detector's backbone features to adapt()"
             )
         if images.device.type == "cpu":  # oneDNN's fast layout (fp32 ~15%, bf16 ~3x faster)
             images = images.clone(memory_format=torch.channels_last)
-        return self.adapt(self.backbone(images))
+        return self.adapt(self.backbone(images), levels)
+
+    def roi_levels_of(self, rois: Tensor) -> list[int]:
+        """The pyramid levels `embed_rois` pools `rois` (Tensor[K, 5]) from."""
+        return map_rois_to_levels(rois, len(self.roi_strides)).unique().tolist()
+
+    def embed_features(self, feats: list[Tensor], rois: Tensor) -> Tensor:
+        """`embed_rois(adapt(feats), rois)`, computing only the fused levels the RoIs use."""
+        return self.embed_rois(self.adapt(feats, self.roi_levels_of(rois)), rois)
 
     def embed_rois(self, fused: list[Tensor], rois: Tensor) -> Tensor:
         """Embeddings of RoIs pooled from fused maps.
@@ -171,8 +182,9 @@ class MasaAdapter(nn.Module):
         return self.head(extract_roi_features(fused, rois, self.roi_strides))
 
     def forward(self, images: Tensor, rois: Tensor) -> Tensor:
-        """Embeds RoIs of preprocessed images; see `features` and `embed_rois`."""
-        return self.embed_rois(self.features(images), rois)
+        """Embeds RoIs of preprocessed images; see `features` and `embed_rois` (only the fused
+        levels the RoIs use are computed)."""
+        return self.embed_rois(self.features(images, self.roi_levels_of(rois)), rois)
 
     def prepare(self, image: np.ndarray) -> tuple[Tensor, tuple[float, float]]:
         """Preprocesses one frame for `embed_batch`, on the CPU (safe in a background thread).

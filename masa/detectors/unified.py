@@ -124,4 +124,4 @@ class UnifiedEmbedder:
         sx, sy = self._batch.scale_factors[index]
         scale = torch.tensor([sx, sy, sx, sy], device=device)
         rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes * scale], dim=1)  # (N, 5)
-        return self.adapter.embed_rois(self.adapter.adapt(feats), rois).float()
+        return self.adapter.embed_features(feats, rois).float()

@@ -71,7 +71,9 @@ def test_r50_matches_official_embeddings(r50, parity: Path) -> None:
         torch.testing.assert_close(network_boxes, expected["boxes_xyxy_network"])
         rois = torch.cat([torch.zeros(len(network_boxes), 1), network_boxes], dim=1)
         embeddings = adapter.embed_rois(fused, rois)
+        pruned = adapter(images, rois)  # the tracking path: only the levels the boxes use
     assert _relative_error(embeddings, expected["embeddings"]) < RELATIVE_TOLERANCE
+    assert torch.equal(pruned, embeddings)
 
 
 @pytest.mark.parametrize(
@@ -116,5 +118,8 @@ def test_gdino_adapter_matches_official_embeddings(make_checkpoint, parity: Path
     expected = load_file(str(parity / "gdino_masa.expected.safetensors"))
     boxes = expected["boxes_xyxy_network"]
     with torch.inference_mode():
-        embeddings = adapter.embed_rois(adapter.adapt(feats), torch.cat([torch.zeros(len(boxes), 1), boxes], 1))
+        rois = torch.cat([torch.zeros(len(boxes), 1), boxes], 1)
+        embeddings = adapter.embed_rois(adapter.adapt(feats), rois)
+        pruned = adapter.embed_features(feats, rois)  # the unified detector's path
     assert _relative_error(embeddings, expected["embeddings"]) < RELATIVE_TOLERANCE
+    assert torch.equal(pruned, embeddings)
