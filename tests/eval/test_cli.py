@@ -215,3 +215,18 @@ def test_malformed_bdd_box(tmp_path):
         "--gt", tmp_path / "gt.json", "--results", tmp_path / "res.json", "--format", "bdd"
     )
     _assert_one_line_error(result, "malformed", "x2")
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv"])
+def test_unwritable_report_path_fails_before_scoring(tmp_path, pets_results, monkeypatch, option):
+    import masa.eval.runner
+
+    def never(*args, **kwargs):
+        raise AssertionError("scored before checking the report path")
+
+    monkeypatch.setattr(masa.eval.runner, "evaluate", never)
+    (tmp_path / "a_file").write_text("")
+    result = _run("--gt", PETS, "--results", pets_results, option, tmp_path / "a_file" / "m.out")
+    _assert_one_line_error(result, option, "which is a file")
+    _assert_one_line_error(_run("--gt", PETS, "--results", pets_results, option, tmp_path), "is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
