@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from masa_cli.common import cli_errors
+from masa_cli.outputs import check_output_file
 
 _TABLE_COLUMNS = {
     "hota": ("HOTA", "DetA", "AssA", "LocA"),
@@ -83,7 +84,7 @@ def eval_command(
     metric_list = metrics.split(",") if metrics else None
     for option, path in (("--json", json_out), ("--csv", csv_out)):
         if path is not None:
-            _check_destination(Path(path), option)  # before minutes of scoring, not after
+            check_output_file(Path(path), option)  # before minutes of scoring, not after
     result = evaluate(gt, results, format, metric_list, use_mask=iou == "mask", num_frames=frames)
     _print_table(result)
     if json_out is not None:
@@ -149,19 +150,6 @@ def _to_csv(result) -> str:
             ]
         )
     return buf.getvalue()
-
-
-def _check_destination(path: Path, option: str) -> None:
-    """A one-line error now when `path` can never be written: a folder, or under a file."""
-    from masa.errors import InputError
-
-    if path.is_dir():
-        raise InputError(f"{option} {path} is a folder; give a file name")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{option} {path}: cannot write under {parent}, which is a file")
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Sequence
 
 from masa.errors import InputError
 
-__all__ = ["prepare_out_dir", "write_errors", "finish_all"]
+__all__ = ["prepare_out_dir", "check_output_file", "check_output_folder", "write_errors", "finish_all"]
 
 
 def prepare_out_dir(out_dir: Path) -> None:
@@ -24,6 +24,36 @@ def prepare_out_dir(out_dir: Path) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"--out {out_dir}: cannot create the folder ({e.strerror or e})") from None
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """A one-line error before any work when the file `path` can never be written.
+
+    Raises:
+        InputError: `path` is a folder, or a missing parent of it sits under a file.
+    """
+    if path.is_dir():
+        raise InputError(f"{option} {path} is a folder; give a file name")
+    _parent_is_a_folder(path, option)
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """A one-line error before any work when the folder `path` can never be made.
+
+    Raises:
+        InputError: `path` is a file, or a missing parent of it sits under a file.
+    """
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is a file, not a folder")
+    _parent_is_a_folder(path, option)
+
+
+def _parent_is_a_folder(path: Path, option: str) -> None:
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{option} {path}: cannot write under {parent}, which is a file")
 
 
 @contextmanager

@@ -12,6 +12,7 @@ import typer
 
 from masa_cli import options as opt
 from masa_cli.common import cli_errors
+from masa_cli.outputs import check_output_file
 
 
 class Method(str, Enum):
@@ -88,6 +89,7 @@ def proposals(
     from masa.train.proposals import make_proposals
 
     set_threads(threads)
+    check_output_file(out, "--out")
     detect, params = None, {}
     if method is Method.sam:
         if sam_checkpoint is None:

@@ -10,6 +10,7 @@ import typer
 
 from masa_cli import options as opt
 from masa_cli.common import cli_errors
+from masa_cli.outputs import check_output_folder
 
 MODEL = "Model"
 SCHEDULE = "Schedule"
@@ -225,6 +226,7 @@ def train(
     from masa.train.loop import train as run_training
 
     set_threads(threads)
+    check_output_folder(out, "--out")
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s")
     config = TrainConfig(
         images=str(images),

@@ -237,3 +237,24 @@ def test_track_sampling_options_reach_the_run_and_are_checked(
     bad = runner.invoke(app, [*base, "--track-pos-iou", "0.3", "--out", str(tmp_path / "bad")])
     _one_line_error(bad, "--track-pos-iou must be in (0.3, 1], got 0.3")
     assert not (tmp_path / "bad").exists()
+
+
+def test_unwritable_out_is_a_one_line_error_before_any_work(
+    tmp_path: Path, coco128: tuple[Path, Path]
+) -> None:
+    images = str(coco128[0])
+    (tmp_path / "a_file").write_text("")
+    under_file = str(tmp_path / "a_file" / "p.json")
+    for out, message in ((under_file, "which is a file"), (str(tmp_path), "is a folder")):
+        result = runner.invoke(
+            app, ["proposals", images, "--method", "selective-search", "--out", out, "--quiet"]
+        )
+        _one_line_error(result, message)
+    proposals = str(coco128[1])
+    for out, message in ((tmp_path / "a_file", "is a file, not a folder"),
+                         (tmp_path / "a_file" / "run", "which is a file")):
+        result = runner.invoke(
+            app, ["train", "--images", images, "--proposals", proposals, "--out", str(out), "--quiet"]
+        )
+        _one_line_error(result, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
