@@ -138,15 +138,10 @@ class DeformFusionBlock(nn.Module):
         return outs
 
 
-class DeformFusion(nn.Module):
-    """MASA `DeformFusion(num_blocks)`: sequential fusion blocks over a 5-level pyramid (SPEC §2.4).
+class _BlockStack(nn.Module):
+    """Sequential fusion blocks (`dyhead_blocks`) over a pyramid, computing only wanted levels."""
 
-    Keys `dyhead_blocks.{i}.*` as in the official checkpoints.
-    """
-
-    def __init__(self, channels: int = 256, num_blocks: int = 3) -> None:
-        super().__init__()
-        self.dyhead_blocks = nn.ModuleList(DeformFusionBlock(channels) for _ in range(num_blocks))
+    dyhead_blocks: nn.ModuleList
 
     def forward(self, feats: list[Tensor], levels: Iterable[int] | None = None) -> list[Tensor | None]:
         """Args:
@@ -158,6 +153,17 @@ class DeformFusion(nn.Module):
         for block, wanted in zip(self.dyhead_blocks, levels_per_block(levels, len(feats), len(self.dyhead_blocks))):
             out = block(out, wanted)
         return out
+
+
+class DeformFusion(_BlockStack):
+    """MASA `DeformFusion(num_blocks)`: sequential fusion blocks over a 5-level pyramid (SPEC §2.4).
+
+    Keys `dyhead_blocks.{i}.*` as in the official checkpoints.
+    """
+
+    def __init__(self, channels: int = 256, num_blocks: int = 3) -> None:
+        super().__init__()
+        self.dyhead_blocks = nn.ModuleList(DeformFusionBlock(channels) for _ in range(num_blocks))
 
 
 def hard_sigmoid(x: Tensor) -> Tensor:
@@ -262,7 +268,7 @@ class DyHeadBlock(nn.Module):
         return outs
 
 
-class DyHead(nn.Module):
+class DyHead(_BlockStack):
     """mmdet `DyHead(in=out=channels, num_blocks)`, `masa_adapter.1` of SAM-MASA (SPEC §2.5).
 
     Keys `dyhead_blocks.{i}.*` as in the official checkpoints.
@@ -271,14 +277,3 @@ class DyHead(nn.Module):
     def __init__(self, channels: int = 256, num_blocks: int = 3) -> None:
         super().__init__()
         self.dyhead_blocks = nn.ModuleList(DyHeadBlock(channels) for _ in range(num_blocks))
-
-    def forward(self, feats: list[Tensor], levels: Iterable[int] | None = None) -> list[Tensor | None]:
-        """Args:
-            feats: L maps `(B, C, H_l, W_l)`, finest first.
-            levels: the output levels wanted (default all); see `levels_per_block`.
-        Returns L maps of the same shapes, None for the levels not wanted.
-        """
-        out: list[Tensor | None] = list(cpu_channels_last(feats))
-        for block, wanted in zip(self.dyhead_blocks, levels_per_block(levels, len(feats), len(self.dyhead_blocks))):
-            out = block(out, wanted)
-        return out
