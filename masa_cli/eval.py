@@ -71,8 +71,12 @@ def eval_command(
     ] = None,
     frames: Annotated[
         Optional[int],
-        typer.Option("--frames", min=1, help="With a plain gt.txt file: the sequence length "
-                     "(default: the last frame in either file)."),
+        typer.Option(
+            "--frames",
+            min=1,
+            help="With a plain gt.txt file: the sequence length "
+            "(default: the last frame in either file).",
+        ),
     ] = None,
 ) -> None:
     """Score tracking results: TrackEval-exact HOTA/CLEAR/Identity, teta-exact TETA."""

@@ -9,7 +9,13 @@ from typing import Any, Iterator, Sequence
 
 from masa.errors import InputError
 
-__all__ = ["prepare_out_dir", "check_output_file", "check_output_folder", "write_errors", "finish_all"]
+__all__ = [
+    "prepare_out_dir",
+    "check_output_file",
+    "check_output_folder",
+    "write_errors",
+    "finish_all",
+]
 
 
 def prepare_out_dir(out_dir: Path) -> None:

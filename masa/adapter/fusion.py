@@ -33,11 +33,16 @@ class _DeformConv(nn.Module):
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
         if offset.dtype != x.dtype:  # mmcv casts input, weight and mask to the offset's dtype
             x, mask = x.to(offset.dtype), mask.to(offset.dtype)
-        return deform_conv2d(x, offset, self.weight.to(offset.dtype), stride=self.stride, padding=1, mask=mask)
+        return deform_conv2d(
+            x, offset, self.weight.to(offset.dtype), stride=self.stride, padding=1, mask=mask
+        )
 
 
 class DyDCNv2(nn.Module):
-    """mmdet `DyDCNv2`: modulated deformable 3x3 conv (no bias) + GroupNorm(16). Keys `conv.*`, `norm.*`."""
+    """mmdet `DyDCNv2`: modulated deformable 3x3 conv (no bias) + GroupNorm(16).
+
+    Keys `conv.*`, `norm.*`.
+    """
 
     def __init__(self, channels: int, stride: int = 1) -> None:
         super().__init__()
@@ -46,12 +51,14 @@ class DyDCNv2(nn.Module):
 
     def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
         """Args:
-            x (Tensor[B, C, H, W]); offset (Tensor[B, 18, Ho, Wo]); mask (Tensor[B, 9, Ho, Wo]).
+        x (Tensor[B, C, H, W]); offset (Tensor[B, 18, Ho, Wo]); mask (Tensor[B, 9, Ho, Wo]).
         """
         return self.norm(self.conv(x, offset, mask))
 
 
-def levels_per_block(levels: Iterable[int] | None, num_levels: int, num_blocks: int) -> list[set[int] | None]:
+def levels_per_block(
+    levels: Iterable[int] | None, num_levels: int, num_blocks: int
+) -> list[set[int] | None]:
     """The levels each fusion block must compute so that the last one gives `levels`.
 
     Output level l of a block reads levels l-1, l and l+1 of its input, and each branch's
@@ -69,7 +76,9 @@ def levels_per_block(levels: Iterable[int] | None, num_levels: int, num_blocks: 
     sets = []
     for _ in range(num_blocks):
         sets.append(wanted)
-        wanted = {n for level in wanted for n in (level - 1, level, level + 1) if 0 <= n < num_levels}
+        wanted = {
+            n for level in wanted for n in (level - 1, level, level + 1) if 0 <= n < num_levels
+        }
     return sets[::-1]
 
 
@@ -104,7 +113,9 @@ class DeformFusionBlock(nn.Module):
         nn.init.zeros_(self.spatial_conv_offset.weight)
         nn.init.zeros_(self.spatial_conv_offset.bias)
 
-    def forward(self, feats: list[Tensor | None], wanted: set[int] | None = None) -> list[Tensor | None]:
+    def forward(
+        self, feats: list[Tensor | None], wanted: set[int] | None = None
+    ) -> list[Tensor | None]:
         """Args:
             feats: L maps `(B, C, H_l, W_l)`, finest first (None where not computed).
             wanted: levels to compute (default all); each needs its input and both neighbours.
@@ -122,7 +133,9 @@ class DeformFusionBlock(nn.Module):
             summed = self.spatial_conv_mid(x, offset[:, 0:18], mask[:, 0:9])
             count = 1
             if level > 0:
-                summed = summed + self.spatial_conv_low(feats[level - 1], offset[:, 18:36], mask[:, 9:18])
+                summed = summed + self.spatial_conv_low(
+                    feats[level - 1], offset[:, 18:36], mask[:, 9:18]
+                )
                 count += 1
             if level < num_levels - 1:
                 upper = feats[level + 1]
@@ -132,7 +145,9 @@ class DeformFusionBlock(nn.Module):
                     reinterpret_as_flat(offset[:, 36:54], 18, h, w),
                     reinterpret_as_flat(mask[:, 18:27], 9, h, w),
                 )
-                summed = summed + F.interpolate(high, size=x.shape[-2:], mode="bilinear", align_corners=True)
+                summed = summed + F.interpolate(
+                    high, size=x.shape[-2:], mode="bilinear", align_corners=True
+                )
                 count += 1
             outs.append(summed / count)
         return outs
@@ -143,14 +158,18 @@ class _BlockStack(nn.Module):
 
     dyhead_blocks: nn.ModuleList
 
-    def forward(self, feats: list[Tensor], levels: Iterable[int] | None = None) -> list[Tensor | None]:
+    def forward(
+        self, feats: list[Tensor], levels: Iterable[int] | None = None
+    ) -> list[Tensor | None]:
         """Args:
             feats: L maps `(B, C, H_l, W_l)`, finest first.
             levels: the output levels wanted (default all); see `levels_per_block`.
         Returns L maps of the same shapes, None for the levels not wanted.
         """
         out: list[Tensor | None] = list(cpu_channels_last(feats))
-        for block, wanted in zip(self.dyhead_blocks, levels_per_block(levels, len(feats), len(self.dyhead_blocks))):
+        for block, wanted in zip(
+            self.dyhead_blocks, levels_per_block(levels, len(feats), len(self.dyhead_blocks))
+        ):
             out = block(out, wanted)
         return out
 
@@ -203,7 +222,7 @@ class DyReLU(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Args:
-            x (Tensor[B, C, H, W]). Returns Tensor[B, C, H, W].
+        x (Tensor[B, C, H, W]). Returns Tensor[B, C, H, W].
         """
         coef = self.conv2(self.conv1(F.adaptive_avg_pool2d(x, 1))) - 0.5  # (B, 4C, 1, 1)
         a1, b1, a2, b2 = torch.split(coef, self.channels, dim=1)
@@ -233,7 +252,9 @@ class DyHeadBlock(nn.Module):
     def _scaled(self, x: Tensor) -> Tensor:
         return x * self.scale_attn_module(x)  # (B, C, H, W) * (B, 1, 1, 1)
 
-    def forward(self, feats: list[Tensor | None], wanted: set[int] | None = None) -> list[Tensor | None]:
+    def forward(
+        self, feats: list[Tensor | None], wanted: set[int] | None = None
+    ) -> list[Tensor | None]:
         """Args:
             feats: L maps `(B, C, H_l, W_l)`, finest first (None where not computed).
             wanted: levels to compute (default all); each needs its input and both neighbours.
@@ -250,7 +271,9 @@ class DyHeadBlock(nn.Module):
             summed = self._scaled(self.spatial_conv_mid(x, offset, mask))
             count = 1
             if level > 0:
-                summed = summed + self._scaled(self.spatial_conv_low(feats[level - 1], offset, mask))
+                summed = summed + self._scaled(
+                    self.spatial_conv_low(feats[level - 1], offset, mask)
+                )
                 count += 1
             if level < num_levels - 1:
                 upper = feats[level + 1]

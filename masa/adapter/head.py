@@ -50,8 +50,12 @@ def extract_roi_features(
         inds = (levels == level).nonzero().flatten()
         if inds.numel():
             out[inds] = roi_align(
-                feats[level], rois[inds].to(feats[level].dtype), output_size,
-                spatial_scale=1.0 / stride, sampling_ratio=0, aligned=True,
+                feats[level],
+                rois[inds].to(feats[level].dtype),
+                output_size,
+                spatial_scale=1.0 / stride,
+                sampling_ratio=0,
+                aligned=True,
             )
     return out
 
@@ -70,7 +74,8 @@ class ConvGNReLU(nn.Module):
 
 
 class EmbedHead(nn.Module):
-    """mmdet `QuasiDenseEmbedHead(num_convs=4, num_fcs=1, embed_channels=256, norm=GN32)` (SPEC §2.8).
+    """mmdet `QuasiDenseEmbedHead(num_convs=4, num_fcs=1, embed_channels=256, norm=GN32)`
+    (SPEC §2.8).
 
     Keys `convs.{i}.{conv,gn}.*`, `fcs.0.*`, `fc_embed.*` (the official `track_head.embed_head.*`).
 
@@ -95,7 +100,8 @@ class EmbedHead(nn.Module):
     ) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
-            ConvGNReLU(in_channels if i == 0 else conv_channels, conv_channels) for i in range(num_convs)
+            ConvGNReLU(in_channels if i == 0 else conv_channels, conv_channels)
+            for i in range(num_convs)
         )
         flat = (conv_channels if num_convs else in_channels) * roi_size * roi_size
         self.fcs = nn.ModuleList([nn.Linear(flat, fc_channels)])

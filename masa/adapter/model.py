@@ -25,7 +25,9 @@ __all__ = [
 
 #: Backbones an adapter can own, by the name stored in self-describing checkpoints.
 BACKBONES: dict[str, type[nn.Module]] = {
-    "resnet50_caffe": CaffeResNet50, "resnet18": ResNet18, "shufflenetv2_x0.5": ShuffleNetV2,
+    "resnet50_caffe": CaffeResNet50,
+    "resnet18": ResNet18,
+    "shufflenetv2_x0.5": ShuffleNetV2,
 }
 
 
@@ -155,7 +157,8 @@ class MasaAdapter(nn.Module):
         `adapt`."""
         if self.backbone is None:
             raise RuntimeError(
-                "this adapter has no backbone of its own: pass a detector's backbone features to adapt()"
+                "this adapter has no backbone of its own: "
+                "pass a detector's backbone features to adapt()"
             )
         if images.device.type == "cpu":  # oneDNN's fast layout (fp32 ~15%, bf16 ~3x faster)
             images = images.clone(memory_format=torch.channels_last)
@@ -195,7 +198,9 @@ class MasaAdapter(nn.Module):
         Returns:
             (Tensor[1, 3, Hp, Wp] float32, (sx, sy)): see `preprocess_image`.
         """
-        return preprocess_image(image, scale=self.config.resize, pad_divisor=self.config.pad_divisor)
+        return preprocess_image(
+            image, scale=self.config.resize, pad_divisor=self.config.pad_divisor
+        )
 
     @torch.inference_mode()
     def embed_batch(
@@ -258,8 +263,14 @@ def build_masa_adapter(config: AdapterConfig, *, device: str | torch.device = "c
 def sam_adapter_config(vit_width: int, **changes: Any) -> AdapterConfig:
     """The `AdapterConfig` of MASA-SAM for a ViT of width `vit_width`; `changes` override fields."""
     values: dict[str, Any] = dict(
-        backbone=None, in_channels=(vit_width,) * 4, in_strides=(16,) * 4, neck="simple_fpn",
-        fusion="dyhead", roi_levels=4, resize=(1024, 1024), pad_divisor=1024,
+        backbone=None,
+        in_channels=(vit_width,) * 4,
+        in_strides=(16,) * 4,
+        neck="simple_fpn",
+        fusion="dyhead",
+        roi_levels=4,
+        resize=(1024, 1024),
+        pad_divisor=1024,
     )
     return AdapterConfig(**{**values, **changes})
 

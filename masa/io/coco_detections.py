@@ -50,8 +50,10 @@ def _image_table(path: Path, images: list) -> dict[Any, dict[str, Any]]:
             raise InputError(f"{path}: image {i}: 'id' and 'video_id' must be numbers or strings")
         frame = image.get("frame_index", image.get("frame_id"))
         table[image["id"]] = {
-            "frame": frame, "video_id": image.get("video_id"),
-            "height": image.get("height"), "width": image.get("width"),
+            "frame": frame,
+            "video_id": image.get("video_id"),
+            "height": image.get("height"),
+            "width": image.get("width"),
         }
     positional = [k for k, v in table.items() if v["frame"] is None]
     for video in {table[k]["video_id"] for k in positional}:
@@ -167,9 +169,13 @@ def _parse_annotation(
     if not _is_int(ann["category_id"]):
         raise InputError(f"{where}: category_id must be an integer, not {ann['category_id']!r}")
     return {
-        "frame": int(frame), "bbox": bbox, "score": score, "category_id": int(ann["category_id"]),
+        "frame": int(frame),
+        "bbox": bbox,
+        "score": score,
+        "category_id": int(ann["category_id"]),
         "video_id": ann.get("video_id", None if image is None else image["video_id"]),
-        "track_id": ann.get("track_id", ann.get("instance_id")), "image": image,
+        "track_id": ann.get("track_id", ann.get("instance_id")),
+        "image": image,
         "segmentation": ann.get("segmentation") or None,  # [] (CVAT's COCO boxes): no mask
     }
 
@@ -244,8 +250,12 @@ def _masks(
 
 
 def read_coco_detections(
-    path: str | Path, *, min_confidence: float | None = None, video_id: int | None = None,
-    load_masks: bool = True, image_size: tuple[int, int] | None = None,
+    path: str | Path,
+    *,
+    min_confidence: float | None = None,
+    video_id: int | None = None,
+    load_masks: bool = True,
+    image_size: tuple[int, int] | None = None,
 ) -> DetectionTable:
     """Reads COCO / TAO-style detections: a results list or a dataset dict with `annotations`.
 
@@ -291,8 +301,11 @@ def read_coco_detections(
     track_ids = [r["track_id"] for r in rows]
     has_tracks = bool(rows) and all(isinstance(t, int) and _is_int(t) for t in track_ids)
     return DetectionTable(
-        np.array([r["frame"] for r in rows], dtype=np.int64), xyxy,
-        np.array([r["score"] for r in rows]), np.array([r["category_id"] for r in rows], np.int64),
-        class_names, source_id=np.array(track_ids, dtype=np.int64) if has_tracks else None,
+        np.array([r["frame"] for r in rows], dtype=np.int64),
+        xyxy,
+        np.array([r["score"] for r in rows]),
+        np.array([r["category_id"] for r in rows], np.int64),
+        class_names,
+        source_id=np.array(track_ids, dtype=np.int64) if has_tracks else None,
         rles=_masks(path, rows, image_size) if load_masks else None,
     )

@@ -38,9 +38,16 @@ class DetectionTable:
     """
 
     def __init__(
-        self, frame_idx: np.ndarray, xyxy: np.ndarray, confidence: np.ndarray, class_id: np.ndarray,
-        class_names: dict[int, str], *, source_id: np.ndarray | None = None,
-        rles: list[dict[str, Any]] | None = None, frame_base: int = 0,
+        self,
+        frame_idx: np.ndarray,
+        xyxy: np.ndarray,
+        confidence: np.ndarray,
+        class_id: np.ndarray,
+        class_names: dict[int, str],
+        *,
+        source_id: np.ndarray | None = None,
+        rles: list[dict[str, Any]] | None = None,
+        frame_base: int = 0,
     ) -> None:
         order = np.argsort(frame_idx, kind="stable")
         self._frame_idx = np.asarray(frame_idx, dtype=np.int64)[order]
@@ -86,8 +93,11 @@ class DetectionTable:
 
             mask = mask_utils.decode(self._rles[lo:hi]).transpose(2, 0, 1).astype(bool)  # (n, H, W)
         return Detections.from_arrays(  # copies, so callers cannot edit the table in place
-            self._xyxy[lo:hi].copy(), self._confidence[lo:hi].copy(), self._class_id[lo:hi].copy(),
-            mask=mask, data=data,
+            self._xyxy[lo:hi].copy(),
+            self._confidence[lo:hi].copy(),
+            self._class_id[lo:hi].copy(),
+            mask=mask,
+            data=data,
         )
 
     def __repr__(self) -> str:

@@ -19,15 +19,29 @@ from masa.io.coco_detections import read_coco_detections
 from masa.io.detection_table import DetectionTable, check_frames, read_text
 
 __all__ = [
-    "MOT_CLASS_NAMES", "DetectionTable", "read_detections", "read_mot_detections",
-    "read_coco_detections", "check_frames",
+    "MOT_CLASS_NAMES",
+    "DetectionTable",
+    "read_detections",
+    "read_mot_detections",
+    "read_coco_detections",
+    "check_frames",
 ]
 
 # MOT16/17/20 ground-truth classes (TrackEval `mot_challenge_2d_box.py`).
 MOT_CLASS_NAMES = {
-    1: "pedestrian", 2: "person_on_vehicle", 3: "car", 4: "bicycle", 5: "motorbike",
-    6: "non_mot_vehicle", 7: "static_person", 8: "distractor", 9: "occluder",
-    10: "occluder_on_ground", 11: "occluder_full", 12: "reflection", 13: "crowd",
+    1: "pedestrian",
+    2: "person_on_vehicle",
+    3: "car",
+    4: "bicycle",
+    5: "motorbike",
+    6: "non_mot_vehicle",
+    7: "static_person",
+    8: "distractor",
+    9: "occluder",
+    10: "occluder_on_ground",
+    11: "occluder_full",
+    12: "reflection",
+    13: "crowd",
 }
 _AGNOSTIC_NAMES = {0: "object"}
 _MAX_INDEX = 2**31  # frames, ids and classes in a txt file are whole numbers up to this
@@ -126,8 +140,13 @@ def read_mot_detections(path: str | Path, *, min_confidence: float | None = None
     xyxy = values[:, 2:6].copy()  # (N, 4) xywh -> xyxy
     xyxy[:, 2:] += xyxy[:, :2]
     return DetectionTable(
-        frame[keep].astype(np.int64) - 1, xyxy[keep], values[keep, 6], class_id[keep], class_names,
-        source_id=ids[keep].astype(np.int64) if is_gt else None, frame_base=1,
+        frame[keep].astype(np.int64) - 1,
+        xyxy[keep],
+        values[keep, 6],
+        class_id[keep],
+        class_names,
+        source_id=ids[keep].astype(np.int64) if is_gt else None,
+        frame_base=1,
     )
 
 

@@ -67,7 +67,9 @@ def test_fewer_deformable_convolutions_run_for_fine_boxes(monkeypatch: pytest.Mo
     adapter = _adapter("deform_fusion")
     calls = []
     real = fusion.deform_conv2d
-    monkeypatch.setattr(fusion, "deform_conv2d", lambda x, *a, **k: calls.append(x.shape) or real(x, *a, **k))
+    monkeypatch.setattr(
+        fusion, "deform_conv2d", lambda x, *a, **k: calls.append(x.shape) or real(x, *a, **k)
+    )
     images = torch.randn(1, 3, 256, 256)
     with torch.inference_mode():
         adapter.features(images)

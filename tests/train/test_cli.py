@@ -251,10 +251,11 @@ def test_unwritable_out_is_a_one_line_error_before_any_work(
         )
         _one_line_error(result, message)
     proposals = str(coco128[1])
-    for out, message in ((tmp_path / "a_file", "is a file, not a folder"),
-                         (tmp_path / "a_file" / "run", "which is a file")):
-        result = runner.invoke(
-            app, ["train", "--images", images, "--proposals", proposals, "--out", str(out), "--quiet"]
-        )
+    for out, message in (
+        (tmp_path / "a_file", "is a file, not a folder"),
+        (tmp_path / "a_file" / "run", "which is a file"),
+    ):
+        args = ["--images", images, "--proposals", proposals, "--out", str(out), "--quiet"]
+        result = runner.invoke(app, ["train", *args])
         _one_line_error(result, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
