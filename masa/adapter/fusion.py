@@ -101,7 +101,27 @@ def reinterpret_as_flat(maps: Tensor, channels: int, height: int, width: int) ->
     return flat[:, : channels * height * width].reshape(b, channels, height, width)
 
 
-class DeformFusionBlock(nn.Module):
+class _LevelwiseBlock(nn.Module):
+    """A fusion block whose output level l reads its input levels l - 1, l and l + 1."""
+
+    def forward(
+        self, feats: list[Tensor | None], wanted: set[int] | None = None
+    ) -> list[Tensor | None]:
+        """Args:
+            feats: L maps `(B, C, H_l, W_l)`, finest first (None where not computed).
+            wanted: levels to compute (default all); each needs its input and both neighbours.
+        Returns L maps of the same shapes, None for the levels not wanted.
+        """
+        return [
+            self._level(feats, level) if wanted is None or level in wanted else None
+            for level in range(len(feats))
+        ]
+
+    def _level(self, feats: list[Tensor | None], level: int) -> Tensor:
+        raise NotImplementedError
+
+
+class DeformFusionBlock(_LevelwiseBlock):
     """One block of MASA's DeformFusion: DyHead without scale/task attention, per-branch offsets."""
 
     def __init__(self, channels: int) -> None:
@@ -113,44 +133,32 @@ class DeformFusionBlock(nn.Module):
         nn.init.zeros_(self.spatial_conv_offset.weight)
         nn.init.zeros_(self.spatial_conv_offset.bias)
 
-    def forward(
-        self, feats: list[Tensor | None], wanted: set[int] | None = None
-    ) -> list[Tensor | None]:
-        """Args:
-            feats: L maps `(B, C, H_l, W_l)`, finest first (None where not computed).
-            wanted: levels to compute (default all); each needs its input and both neighbours.
-        Returns L maps of the same shapes, None for the levels not wanted.
-        """
-        outs: list[Tensor | None] = []
-        num_levels = len(feats)
-        for level, x in enumerate(feats):
-            if wanted is not None and level not in wanted:
-                outs.append(None)
-                continue
-            om = self.spatial_conv_offset(x)  # (B, 81, H, W)
-            offset = om[:, :54]
-            mask = om[:, 54:].sigmoid()  # (B, 27, H, W), a new contiguous tensor
-            summed = self.spatial_conv_mid(x, offset[:, 0:18], mask[:, 0:9])
-            count = 1
-            if level > 0:
-                summed = summed + self.spatial_conv_low(
-                    feats[level - 1], offset[:, 18:36], mask[:, 9:18]
-                )
-                count += 1
-            if level < num_levels - 1:
-                upper = feats[level + 1]
-                h, w = upper.shape[-2:]
-                high = self.spatial_conv_high(
-                    upper,
-                    reinterpret_as_flat(offset[:, 36:54], 18, h, w),
-                    reinterpret_as_flat(mask[:, 18:27], 9, h, w),
-                )
-                summed = summed + F.interpolate(
-                    high, size=x.shape[-2:], mode="bilinear", align_corners=True
-                )
-                count += 1
-            outs.append(summed / count)
-        return outs
+    def _level(self, feats: list[Tensor | None], level: int) -> Tensor:
+        """Output level `level`, from input levels `level - 1`, `level` and `level + 1`."""
+        x, num_levels = feats[level], len(feats)
+        om = self.spatial_conv_offset(x)  # (B, 81, H, W)
+        offset = om[:, :54]
+        mask = om[:, 54:].sigmoid()  # (B, 27, H, W), a new contiguous tensor
+        summed = self.spatial_conv_mid(x, offset[:, 0:18], mask[:, 0:9])
+        count = 1
+        if level > 0:
+            summed = summed + self.spatial_conv_low(
+                feats[level - 1], offset[:, 18:36], mask[:, 9:18]
+            )
+            count += 1
+        if level < num_levels - 1:
+            upper = feats[level + 1]
+            h, w = upper.shape[-2:]
+            high = self.spatial_conv_high(
+                upper,
+                reinterpret_as_flat(offset[:, 36:54], 18, h, w),
+                reinterpret_as_flat(mask[:, 18:27], 9, h, w),
+            )
+            summed = summed + F.interpolate(
+                high, size=x.shape[-2:], mode="bilinear", align_corners=True
+            )
+            count += 1
+        return summed / count
 
 
 class _BlockStack(nn.Module):
@@ -229,7 +237,7 @@ class DyReLU(nn.Module):
         return torch.maximum(x * (a1 * 2.0 + 1.0) + b1, x * (a2 * 2.0) + b2)
 
 
-class DyHeadBlock(nn.Module):
+class DyHeadBlock(_LevelwiseBlock):
     """One mmdet `DyHeadBlock`: shared offsets/mask for all three DCN branches, scale attention on
     each branch, DyReLU on the level average (SPEC §2.5)."""
 
@@ -252,43 +260,29 @@ class DyHeadBlock(nn.Module):
     def _scaled(self, x: Tensor) -> Tensor:
         return x * self.scale_attn_module(x)  # (B, C, H, W) * (B, 1, 1, 1)
 
-    def forward(
-        self, feats: list[Tensor | None], wanted: set[int] | None = None
-    ) -> list[Tensor | None]:
-        """Args:
-            feats: L maps `(B, C, H_l, W_l)`, finest first (None where not computed).
-            wanted: levels to compute (default all); each needs its input and both neighbours.
-        Returns L maps of the same shapes, None for the levels not wanted.
-        """
-        outs: list[Tensor | None] = []
-        num_levels = len(feats)
-        for level, x in enumerate(feats):
-            if wanted is not None and level not in wanted:
-                outs.append(None)
-                continue
-            om = self.spatial_conv_offset(x)  # (B, 27, H, W)
-            offset, mask = om[:, :18], om[:, 18:].sigmoid()
-            summed = self._scaled(self.spatial_conv_mid(x, offset, mask))
-            count = 1
-            if level > 0:
-                summed = summed + self._scaled(
-                    self.spatial_conv_low(feats[level - 1], offset, mask)
-                )
-                count += 1
-            if level < num_levels - 1:
-                upper = feats[level + 1]
-                h, w = upper.shape[-2:]
-                # The full-resolution offset/mask go to the half-resolution conv; mmcv reads them
-                # through raw pointers as flat memory (SPEC §2.5 [derived]). The parity fixture
-                # (mmdet 3.3.0) shows the mask is read flat too, not cropped.
-                high = self.spatial_conv_high(
-                    upper, reinterpret_as_flat(om, 18, h, w), reinterpret_as_flat(mask, 9, h, w)
-                )
-                high = F.interpolate(high, size=x.shape[-2:], mode="bilinear", align_corners=True)
-                summed = summed + self._scaled(high)
-                count += 1
-            outs.append(self.task_attn_module(summed / count))
-        return outs
+    def _level(self, feats: list[Tensor | None], level: int) -> Tensor:
+        """Output level `level`, from input levels `level - 1`, `level` and `level + 1`."""
+        x, num_levels = feats[level], len(feats)
+        om = self.spatial_conv_offset(x)  # (B, 27, H, W)
+        offset, mask = om[:, :18], om[:, 18:].sigmoid()
+        summed = self._scaled(self.spatial_conv_mid(x, offset, mask))
+        count = 1
+        if level > 0:
+            summed = summed + self._scaled(self.spatial_conv_low(feats[level - 1], offset, mask))
+            count += 1
+        if level < num_levels - 1:
+            upper = feats[level + 1]
+            h, w = upper.shape[-2:]
+            # The full-resolution offset/mask go to the half-resolution conv; mmcv reads them
+            # through raw pointers as flat memory (SPEC §2.5 [derived]). The parity fixture
+            # (mmdet 3.3.0) shows the mask is read flat too, not cropped.
+            high = self.spatial_conv_high(
+                upper, reinterpret_as_flat(om, 18, h, w), reinterpret_as_flat(mask, 9, h, w)
+            )
+            high = F.interpolate(high, size=x.shape[-2:], mode="bilinear", align_corners=True)
+            summed = summed + self._scaled(high)
+            count += 1
+        return self.task_attn_module(summed / count)
 
 
 class DyHead(_BlockStack):
