@@ -1,5 +1,6 @@
-"""The output folder of the tracking commands: one-line errors for a bad `--out`, a folder that
-cannot be written, or a full disk, and no output unless every output could be written."""
+"""Where commands write: one-line errors for a bad `--out` (or `--json`/`--csv`), a folder that
+cannot be written, or a full disk, and no output unless every output could be written. The
+tracking commands use the folder helpers; eval, proposals and train check their paths up front."""
 
 from __future__ import annotations
 
