@@ -187,8 +187,17 @@ def track_command(prefetch: bool, threads: int | None, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def import_seconds() -> float:
+    """Seconds of a fresh process that only imports torch and torchvision: the part of every
+    command's start-up that no loop can overlap."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, torchvision"], check=True)
+    return time.perf_counter() - start
+
+
 def pipeline_part(rounds: int, threads: int | None) -> dict[str, Any]:
     frames = len(list((PETS / "img1").glob("*.jpg")))
+    imports = [import_seconds() for _ in range(rounds)]
     seconds: dict[str, list[float]] = {
         "sequential (--no-prefetch)": [],
         "overlapped (--prefetch)": [],
@@ -207,7 +216,7 @@ def pipeline_part(rounds: int, threads: int | None) -> dict[str, Any]:
         same = (Path(tmp) / "False0" / "PETS09-S2L1.txt").read_text() == (
             Path(tmp) / "True0" / "PETS09-S2L1.txt"
         ).read_text()
-    return {"frames": frames, "seconds": seconds, "same_tracks": same}
+    return {"frames": frames, "seconds": seconds, "same_tracks": same, "import_seconds": imports}
 
 
 def main() -> None:
@@ -249,6 +258,10 @@ def main() -> None:
         for name, value in fps.items():
             seconds = statistics.median(part["seconds"][name])
             print(f"  {name:<28} {seconds:6.2f} s  {value:6.2f} frames/s")
+        print(
+            f"  of each run, `import torch, torchvision` alone: "
+            f"{statistics.median(part['import_seconds']):.2f} s"
+        )
         old, new = fps.values()
         verdict = "met" if new / old >= 1.5 else "NOT met"
         print(
