@@ -80,12 +80,10 @@ def write_errors(out_dir: Path) -> Iterator[None]:
 
 
 def finish_all(writers: Sequence[Any]) -> None:
-    """Completes every writer's temporary file before any is renamed into place (writers without
-    `finish` complete on close), so that a full disk at the end leaves no output at all."""
+    """Completes every writer's temporary output before any is moved into place, so that a full
+    disk at the end leaves no output at all (the writers' `close` then only renames)."""
     for writer in writers:
-        finish = getattr(writer, "finish", None)
-        if finish is not None:
-            finish()
+        writer.finish()
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -1,5 +1,6 @@
-"""Atomic folder outputs: files are written into a hidden temporary folder beside the destination,
-which replaces the destination on a successful `close()` and is deleted on an error or `abort()`.
+"""Atomic outputs: written beside the destination (a hidden temporary file or folder), moved into
+place by a successful `close()` and deleted on an error or `abort()`. `AtomicOutput` is the
+shared lifecycle; `AtomicFolderWriter` is its folder kind (the file kind is in `masa.io.writers`).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ import secrets
 import shutil
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 
 from masa.structures import Detections
 
-__all__ = ["AtomicFolderWriter", "temp_dir"]
+__all__ = ["AtomicOutput", "AtomicFolderWriter", "temp_dir"]
 
 
 def temp_dir(destination: Path) -> Path:
@@ -29,22 +31,72 @@ def temp_dir(destination: Path) -> Path:
             continue
 
 
-class AtomicFolderWriter:
-    """Base of writers whose output is a folder: subclasses write under `self._tmp`.
+class AtomicOutput:
+    """Base of every output written beside its destination and moved into place at the end.
 
-    `close()` calls `_finish()` and then moves the temporary folder to `path` (an existing `path`
-    is replaced); on an error inside `with`, or on `abort()`, nothing is kept.
-
-    Args:
-        folder: destination folder.
+    Subclasses write under `self._tmp` (a file or a folder) in `_write`, complete it in `_finish`,
+    and say how it is moved into place (`_commit`) and removed (`_remove_tmp`). `finish()`
+    completes the temporary output without moving it; `close()` finishes (if not yet) and
+    commits; `abort()` (or an error inside `with`) deletes it and leaves the destination alone.
+    A caller with several outputs finishes them all before closing any, so a failure (a full
+    disk) leaves none of them.
     """
 
-    def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder)
-        self._tmp = temp_dir(self.path)
+    def __init__(self, path: str | Path, tmp: Path) -> None:
+        self.path = Path(path)
+        self._tmp = tmp
         self._closed = False
+        self._finished = False
 
-    def __enter__(self) -> AtomicFolderWriter:
+    def write(
+        self, frame_idx: int, detections: Detections, image: np.ndarray | None = None
+    ) -> None:
+        """Writes one frame's results.
+
+        Args:
+            frame_idx: 0-based frame index.
+            detections: the frame's detections (`xyxy` Tensor[N, 4] float32 pixels, with
+                `tracker_id` Tensor[N] int64; -1 marks untracked detections, which are skipped).
+            image: the frame, uint8 `(H, W, 3)` RGB (used only by writers of images or video).
+        """
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} for {self.path} is already closed")
+        self._write(frame_idx, detections, image)
+
+    def finish(self) -> None:
+        """Completes the temporary output without moving it (the first half of `close`).
+        Aborts (and re-raises) if finishing fails."""
+        if self._closed or self._finished:
+            return
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()
+            raise
+        self._finished = True
+
+    def close(self) -> None:
+        """Finishes the output (if `finish` has not) and moves it to `path`. Aborts (and
+        re-raises) if either fails."""
+        if self._closed:
+            return
+        self.finish()
+        try:
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
+        self._closed = True
+
+    def abort(self) -> None:
+        """Deletes the temporary output; `path` is left untouched. A no-op after `close()`."""
+        if self._closed:
+            return
+        self._closed = True
+        self._discard()
+        self._remove_tmp()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -58,24 +110,34 @@ class AtomicFolderWriter:
         else:
             self.abort()
 
-    def write(
-        self, frame_idx: int, detections: Detections, image: np.ndarray | None = None
-    ) -> None:
-        """Writes one frame's results (see the subclass)."""
-        if self._closed:
-            raise RuntimeError(f"{type(self).__name__} for {self.path} is already closed")
-        self._write(frame_idx, detections, image)
+    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
+        raise NotImplementedError
 
-    def close(self) -> None:
-        """Finishes the folder and moves it to `path`. Aborts (and re-raises) if finishing fails."""
-        if self._closed:
-            return
-        try:
-            self._finish()
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
+    def _finish(self) -> None:
+        """Writes whatever comes last into `self._tmp` (default: nothing)."""
+
+    def _discard(self) -> None:
+        """Releases open handles without finishing (called by `abort`)."""
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _remove_tmp(self) -> None:
+        raise NotImplementedError
+
+
+class AtomicFolderWriter(AtomicOutput):
+    """Base of writers whose output is a folder: subclasses write under `self._tmp`, which
+    replaces `path` (an existing folder is replaced) on `close()`.
+
+    Args:
+        folder: destination folder.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__(folder, temp_dir(Path(folder)))
+
+    def _commit(self) -> None:
         old = None
         if self.path.exists():
             old = self.path.with_name(f".{self.path.name}.old{os.getpid()}")
@@ -84,14 +146,5 @@ class AtomicFolderWriter:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
-    def abort(self) -> None:
-        """Deletes the temporary folder; `path` is left untouched. A no-op after `close()`."""
-        if not self._closed:
-            self._closed = True
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
-        raise NotImplementedError
-
-    def _finish(self) -> None:
-        """Writes whatever comes last (e.g. an index file) into `self._tmp`."""
+    def _remove_tmp(self) -> None:
+        shutil.rmtree(self._tmp, ignore_errors=True)

@@ -95,8 +95,6 @@ class MotsJsonWriter(_JsonLinesWriter):
         self.video_name = video_name
         self.class_names = dict(class_names)
 
-    def __enter__(self) -> MotsJsonWriter:
-        return self
 
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         tracked, masks = _masked(detections)
@@ -140,8 +138,6 @@ class IdMapPngWriter(AtomicFolderWriter):
         super().__init__(folder)
         self.width, self.height = width, height
 
-    def __enter__(self) -> IdMapPngWriter:
-        return self
 
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         """Writes the id map of one frame (masks Tensor[N, H, W] bool of tracked detections)."""

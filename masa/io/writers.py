@@ -16,16 +16,22 @@ import shutil
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 import cv2
 import numpy as np
 
 from masa.boxes import xyxy_to_xywh
+from masa.io.atomic_folder import AtomicOutput
 from masa.structures import Detections
 
-__all__ = ["MotTxtWriter", "TaoJsonWriter", "OverlayVideoWriter", "output_track_ids", "remove_temporaries"]
+__all__ = [
+    "MotTxtWriter",
+    "TaoJsonWriter",
+    "OverlayVideoWriter",
+    "output_track_ids",
+    "remove_temporaries",
+]
 
 #: Names `_temp_path` (and `masa.io.mots`' temporary folders) give: `.NAME.<8 hex>.tmp|.jsonl`.
 _TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.(tmp|jsonl)$")
@@ -80,88 +86,20 @@ def _tracked(detections: Detections) -> Detections:
     return detections[detections.tracker_id >= 0]
 
 
-class _AtomicWriter:
-    """Base: a temp file `self._tmp`, renamed to `self.path` by `close()`, deleted by `abort()`."""
+class _AtomicWriter(AtomicOutput):
+    """Base of file outputs: a temp file `self._tmp`, renamed to `self.path` by `close()`."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self._tmp = _temp_path(self.path)
-        self._closed = False
-        self._finished = False
-
-    def write(
-        self, frame_idx: int, detections: Detections, image: np.ndarray | None = None
-    ) -> None:
-        """Writes one frame's results.
-
-        Args:
-            frame_idx: 0-based frame index.
-            detections: the frame's detections (`xyxy` Tensor[N, 4] float32 pixels, with
-                `tracker_id` Tensor[N] int64; -1 marks untracked detections, which are skipped).
-            image: the frame, uint8 `(H, W, 3)` RGB (used only by the video writer).
-        """
-        if self._closed:
-            raise RuntimeError(f"{type(self).__name__} for {self.path} is already closed")
-        self._write(frame_idx, detections, image)
-
-    def finish(self) -> None:
-        """Completes the temporary file without moving it to `path` (the first half of `close`).
-
-        A caller with several outputs finishes them all before closing any, so a failure (a full
-        disk) leaves none of them. Aborts (and re-raises) if finishing fails.
-        """
-        if self._closed or self._finished:
-            return
-        try:
-            self._finish()
-        except BaseException:
-            self.abort()
-            raise
-        self._finished = True
-
-    def close(self) -> None:
-        """Finishes the file (if `finish` has not) and moves it to `path`. Aborts (and re-raises)
-        if either fails."""
-        if self._closed:
-            return
-        self.finish()
-        try:
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        self._closed = True
-
-    def abort(self) -> None:
-        """Deletes the temporary files; `path` is left untouched. A no-op after `close()`."""
-        if self._closed:
-            return
-        self._closed = True
-        self._discard()
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> _AtomicWriter:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
-        raise NotImplementedError
+        super().__init__(path, _temp_path(Path(path)))
 
     def _finish(self) -> None:
         raise NotImplementedError
 
-    def _discard(self) -> None:
-        """Releases open handles without finishing (called by `abort`)."""
+    def _commit(self) -> None:
+        os.replace(self._tmp, self.path)
+
+    def _remove_tmp(self) -> None:
+        self._tmp.unlink(missing_ok=True)
 
 
 class MotTxtWriter(_AtomicWriter):
@@ -178,9 +116,6 @@ class MotTxtWriter(_AtomicWriter):
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
         self._file: IO[str] = open(self._tmp, "w", encoding="utf-8")
-
-    def __enter__(self) -> MotTxtWriter:
-        return self
 
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         tracked = _tracked(detections)
@@ -222,8 +157,14 @@ class TaoJsonWriter(_AtomicWriter):
     """
 
     def __init__(
-        self, path: str | Path, *, video_name: str, class_names: dict[int, str], video_id: int = 1,
-        image_id_offset: int = 1, temporal_class_consistency: bool = True,
+        self,
+        path: str | Path,
+        *,
+        video_name: str,
+        class_names: dict[int, str],
+        video_id: int = 1,
+        image_id_offset: int = 1,
+        temporal_class_consistency: bool = True,
         write_category_names: bool = True,
     ) -> None:
         super().__init__(path)
@@ -237,20 +178,22 @@ class TaoJsonWriter(_AtomicWriter):
         self._lines: IO[str] = open(self._lines_path, "w", encoding="utf-8")
         self._votes: dict[int, Counter[int]] = {}
 
-    def __enter__(self) -> TaoJsonWriter:
-        return self
-
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         tracked = _tracked(detections)
         xywh = xyxy_to_xywh(tracked.xyxy.float()).cpu().numpy()  # (N, 4)
         for tid, box, score, cid in zip(
-            output_track_ids(tracked), xywh.tolist(), tracked.confidence.tolist(),
+            output_track_ids(tracked),
+            xywh.tolist(),
+            tracked.confidence.tolist(),
             tracked.class_id.tolist(),
         ):
             self._votes.setdefault(tid, Counter())[cid] += 1
             entry = {
-                "image_id": frame_idx + self.image_id_offset, "video_id": self.video_id,
-                "track_id": tid, "bbox": [round(v, 2) for v in box], "score": round(score, 5),
+                "image_id": frame_idx + self.image_id_offset,
+                "video_id": self.video_id,
+                "track_id": tid,
+                "bbox": [round(v, 2) for v in box],
+                "score": round(score, 5),
                 "category_id": cid,
             }
             self._lines.write(json.dumps(entry) + "\n")
@@ -299,8 +242,15 @@ class OverlayVideoWriter(_AtomicWriter):
     """
 
     def __init__(
-        self, path: str | Path, *, fps: float, width: int, height: int, class_names: dict[int, str],
-        trace_length: int = 30, crf: int = 23,
+        self,
+        path: str | Path,
+        *,
+        fps: float,
+        width: int,
+        height: int,
+        class_names: dict[int, str],
+        trace_length: int = 30,
+        crf: int = 23,
     ) -> None:
         import av
         import supervision as sv
@@ -329,9 +279,6 @@ class OverlayVideoWriter(_AtomicWriter):
         self._box = sv.BoxAnnotator(color_lookup=lookup)
         self._label = sv.LabelAnnotator(color_lookup=lookup, text_scale=0.5, text_padding=4)
         self._trace = sv.TraceAnnotator(color_lookup=lookup, trace_length=trace_length)
-
-    def __enter__(self) -> OverlayVideoWriter:
-        return self
 
     def _labels(self, detections: Detections) -> list[str]:
         n = len(detections)

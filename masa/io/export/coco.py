@@ -46,8 +46,6 @@ class CocoVideoJsonWriter(_JsonLinesWriter):
         self._frames: list[int] = []
         self._categories: set[int] = set()
 
-    def __enter__(self) -> CocoVideoJsonWriter:
-        return self
 
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         tracked = _tracked(detections)

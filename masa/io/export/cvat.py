@@ -91,8 +91,6 @@ class CvatVideoXmlWriter(_AtomicWriter):
         self._rows = TrackRows()
         self._polygons: bool | None = None  # decided by the first frame: masks -> polygon tracks
 
-    def __enter__(self) -> CvatVideoXmlWriter:
-        return self
 
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         if self._polygons is None:

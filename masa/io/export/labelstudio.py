@@ -94,8 +94,6 @@ class LabelStudioVideoWriter(_AtomicWriter):
         self._rows = TrackRows()
         self._config_tmp: Path | None = None
 
-    def __enter__(self) -> LabelStudioVideoWriter:
-        return self
 
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         self._rows.add(frame_idx, detections)
@@ -150,6 +148,9 @@ class LabelStudioVideoWriter(_AtomicWriter):
         labels = list(dict.fromkeys(self._label(c) for c in class_ids))
         self._config_tmp = _temp_path(self.config_path)
         self._config_tmp.write_text(label_config(labels, self.fps), encoding="utf-8")
+
+    def _commit(self) -> None:  # both files move into place only once every output is finished
+        super()._commit()
         os.replace(self._config_tmp, self.config_path)
         self._config_tmp = None
 

@@ -66,8 +66,6 @@ class YoloDatasetWriter(AtomicFolderWriter):
         for sub in ("labels", "tracks", "images") if save_frames else ("labels", "tracks"):
             (self._tmp / sub / SUBSET).mkdir(parents=True)
 
-    def __enter__(self) -> YoloDatasetWriter:
-        return self
 
     def _class_index(self, class_id: int) -> int:
         return self._index.setdefault(class_id, len(self._index))
