@@ -5,7 +5,8 @@ det.txt boxes. Timed in interleaved rounds, in this process, on the same weights
   - torchvision ResNet-50 forward at 1024x768 (fp32, NCHW, inference mode): the yardstick;
   - MASA-R50 embedding (preprocessing, backbone, FPN, DeformFusion, RoI head) in fp32 (exact);
   - the same under bf16 autocast (`--dtype bf16`), with its embedding error against fp32;
-  - once, MASA-R50 with torchvision's CPU `deform_conv2d` (the code before masa.adapter.deform).
+  - once, MASA-R50 with torchvision's CPU `deform_conv2d` in place of masa.adapter.deform (the
+    rest as now: level pruning and channels-last maps stay on).
 Weights: the official MASA-R50 layout filled by ../shared/parity/make_checkpoint.py (seeded random
 weights whose offsets are a few pixels, like trained ones); without ../shared, random weights.
 
@@ -122,7 +123,7 @@ def adapter_part(rounds: int, old_dcn: bool, profile: bool) -> dict[str, Any]:
         if old_dcn:
             fusion.deform_conv2d = torchvision.ops.deform_conv2d
             adapter.autocast_dtype = None
-            times["MASA-R50 fp32, torchvision deform_conv2d"] = [
+            times["MASA-R50 fp32, torchvision DCN, rest new"] = [
                 _seconds(lambda: adapter.embed(image, boxes))
             ]
             old = adapter.embed(image, boxes)

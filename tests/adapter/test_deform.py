@@ -97,7 +97,11 @@ def test_channels_last_input_and_strided_offsets() -> None:
     torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_gradients_go_through_torchvision() -> None:
+def test_gradients_go_through_torchvision(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fast_path(*args, **kwargs):
+        pytest.fail("the CPU inference path ran under autograd")
+
+    monkeypatch.setattr(deform, "_deform_conv2d_cpu", fast_path)
     x, offset, weight, bias, mask = _inputs((1, 4, 4, (5, 5), 3, 1, 1, 1, 1, 1, 1.0), seed=5)
     weight.requires_grad_(True)
     deform_conv2d(x, offset, weight, bias, padding=1, mask=mask).sum().backward()
