@@ -23,7 +23,7 @@ from typing import Any, Callable, Generic, Iterable, Iterator, Protocol, Sequenc
 import numpy as np
 from torch import Tensor
 
-from masa.pipeline import FrameResult, StageTimer, Tracker, update_tracker
+from masa.pipeline import FrameResult, StageTimer, Tracker, detected_frames, track_one
 from masa.structures import Detections
 
 __all__ = ["BatchEmbedder", "Prefetch", "WriteBehind", "track_frames_overlapped"]
@@ -206,14 +206,7 @@ def track_frames_overlapped(
     tracker.reset()
 
     def produce() -> Iterator[tuple[Any, Detections, Any]]:
-        iterator = iter(frames)
-        while True:
-            with timer.stage("decode"):
-                frame = next(iterator, None)
-            if frame is None:
-                return
-            with timer.stage("detector"):
-                detections = detect(frame.frame_idx, frame.image)
+        for frame, detections in detected_frames(frames, detect, timer):
             with timer.stage("prepare"):
                 prepared = embedder.prepare(frame.image)
             yield frame, detections, prepared
@@ -230,8 +223,4 @@ def track_frames_overlapped(
                     [p for _, _, p in batch], [d.xyxy for _, d, _ in batch]
                 )
             for (frame, detections, _), embedding in zip(batch, embeddings):
-                with timer.stage("tracker"):
-                    detections = detections.to(embedding.device).replace(embedding=embedding)
-                    tracked = update_tracker(tracker, detections, frame).to("cpu")
-                timer.frames += 1
-                yield FrameResult(frame.frame_idx, frame.image, tracked)
+                yield track_one(tracker, frame, detections, embedding, timer)

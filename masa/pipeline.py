@@ -10,6 +10,7 @@ Every stage is a plain call, so any one of them can be replaced:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -21,7 +22,10 @@ from torch import Tensor
 
 from masa.structures import Detections
 
-__all__ = ["FrameResult", "StageTimer", "Embedder", "Tracker", "track_frames", "resolve_device"]
+__all__ = [
+    "FrameResult", "StageTimer", "Embedder", "Tracker", "detected_frames", "track_one",
+    "track_frames", "resolve_device",
+]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -72,11 +76,13 @@ class StageTimer:
 
     Args:
         synchronize: call `torch.cuda.synchronize()` at the end of each stage so GPU work is
-            charged to the stage that queued it.
+            charged to the stage that queued it; only on the thread that made the timer, so a
+            background stage (prefetch, write-behind) never waits for the device.
     """
 
     def __init__(self, *, synchronize: bool = False) -> None:
         self.synchronize = synchronize
+        self._owner = threading.get_ident()
         self.seconds: dict[str, float] = defaultdict(float)
         self.frames = 0
 
@@ -86,7 +92,7 @@ class StageTimer:
         try:
             yield
         finally:
-            if self.synchronize:
+            if self.synchronize and threading.get_ident() == self._owner:
                 torch.cuda.synchronize()
             self.seconds[name] += time.perf_counter() - start
 
@@ -95,12 +101,34 @@ class StageTimer:
         return sum(self.seconds.values())
 
 
-def update_tracker(tracker: Tracker, detections: Detections, frame: Any) -> Detections:
-    """`tracker.update` for one frame, given the image too when the tracker uses it (camera
-    motion compensation)."""
-    if getattr(tracker, "uses_image", False):
-        return tracker.update(detections, frame.frame_idx, image=frame.image)
-    return tracker.update(detections, frame.frame_idx)
+def detected_frames(
+    frames: Iterable, detect: Callable[[int, np.ndarray], Detections], timer: StageTimer
+) -> Iterator[tuple[Any, Detections]]:
+    """Each frame with its detections, timed as "decode" and "detector"."""
+    iterator = iter(frames)
+    while True:
+        with timer.stage("decode"):
+            frame = next(iterator, None)
+        if frame is None:
+            return
+        with timer.stage("detector"):
+            detections = detect(frame.frame_idx, frame.image)
+        yield frame, detections
+
+
+def track_one(
+    tracker: Tracker, frame: Any, detections: Detections, embeddings: Tensor, timer: StageTimer
+) -> FrameResult:
+    """One frame's tracker update (timed as "tracker"), the image given too when the tracker
+    uses it (camera motion compensation); the result's detections are on the CPU."""
+    with timer.stage("tracker"):
+        detections = detections.to(embeddings.device).replace(embedding=embeddings)
+        if getattr(tracker, "uses_image", False):
+            tracked = tracker.update(detections, frame.frame_idx, image=frame.image)
+        else:
+            tracked = tracker.update(detections, frame.frame_idx)
+    timer.frames += 1
+    return FrameResult(frame.frame_idx, frame.image, tracked.to("cpu"))
 
 
 def track_frames(
@@ -125,18 +153,7 @@ def track_frames(
     """
     timer = timer or StageTimer()
     tracker.reset()
-    iterator = iter(frames)
-    while True:
-        with timer.stage("decode"):
-            frame = next(iterator, None)
-        if frame is None:
-            return
-        with timer.stage("detector"):
-            detections = detect(frame.frame_idx, frame.image)
+    for frame, detections in detected_frames(frames, detect, timer):
         with timer.stage("adapter"):
             embeddings = embedder.embed(frame.image, detections.xyxy)
-        with timer.stage("tracker"):
-            detections = detections.to(embeddings.device).replace(embedding=embeddings)
-            tracked = update_tracker(tracker, detections, frame).to("cpu")
-        timer.frames += 1
-        yield FrameResult(frame.frame_idx, frame.image, tracked)
+        yield track_one(tracker, frame, detections, embeddings, timer)

@@ -131,3 +131,26 @@ def test_a_detection_error_in_the_background_reaches_the_caller(sequential) -> N
     assert next(loop).frame_idx == 0
     with pytest.raises(InputError, match="line 7"):
         list(loop)
+
+
+def test_stage_timer_synchronizes_only_on_its_own_thread(monkeypatch) -> None:
+    import threading
+
+    import torch
+
+    from masa.pipeline import StageTimer
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: calls.append(threading.get_ident()))
+    timer = StageTimer(synchronize=True)
+
+    def background() -> None:
+        with timer.stage("decode"):  # a prefetch/write-behind stage never waits for the device
+            pass
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    with timer.stage("adapter"):
+        pass
+    assert calls == [threading.get_ident()] and set(timer.seconds) == {"decode", "adapter"}
