@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from masa_cli.common import cli_errors
-from masa_cli.outputs import check_output_file
+from masa_cli.outputs import check_output_file, write_text_atomic
 
 _TABLE_COLUMNS = {
     "hota": ("HOTA", "DetA", "AssA", "LocA"),
@@ -94,9 +94,9 @@ def eval_command(
     if json_out is not None:
         import json
 
-        _write_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
     if csv_out is not None:
-        _write_atomic(csv_out, _to_csv(result))
+        write_text_atomic(csv_out, _to_csv(result))
 
 
 def _rows(result) -> tuple[list[tuple[str, dict]], list[tuple[str, dict]]]:
@@ -154,29 +154,3 @@ def _to_csv(result) -> str:
             ]
         )
     return buf.getvalue()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Writes a temporary file in the same folder, then `os.replace`: never a half-written file."""
-    import os
-    import tempfile
-
-    from masa.errors import InputError
-
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a file name")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

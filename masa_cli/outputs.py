@@ -16,6 +16,7 @@ __all__ = [
     "check_output_folder",
     "write_errors",
     "finish_all",
+    "write_text_atomic",
 ]
 
 
@@ -92,3 +93,27 @@ def _inside(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Writes a temporary file in the same folder, then `os.replace`: never a half-written file."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

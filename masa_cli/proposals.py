@@ -68,9 +68,7 @@ def proposals(
     max_per_image: Annotated[
         int, typer.Option(min=1, help="selective-search: boxes kept per image.")
     ] = 100,
-    device: Annotated[
-        str, typer.Option(help="SAM device: 'auto', 'cpu', 'cuda' or 'cuda:N'.")
-    ] = "auto",
+    device: opt.Device = "auto",
     overwrite: Annotated[
         bool,
         typer.Option(

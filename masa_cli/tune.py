@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,6 +10,7 @@ import typer
 
 from masa_cli import options as opt
 from masa_cli.common import cli_errors
+from masa_cli.outputs import check_output_file, write_text_atomic
 
 
 def _load_sequence(folder: Path, detections_name: str, adapter, refine_fps: Optional[float]):
@@ -93,8 +93,7 @@ def tune(
 
     if metric.upper() not in METRICS:
         raise InputError(f"--metric must be one of {', '.join(METRICS)}, but got {metric!r}")
-    if out.is_dir():
-        raise InputError(f"--out {out} is a folder; give a file name such as tracker.json")
+    check_output_file(out, "--out")
     base = read_tracker_config(tracker_config) if tracker_config else MasaTrackerConfig()
     adapter = load_adapter(checkpoint or "masa_lite", device=resolve_device(device))
     loaded = [_load_sequence(Path(s), detections_name, adapter, None) for s in sequences]
@@ -121,13 +120,7 @@ def tune(
         },
         indent=2,
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text + "\n")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(out, text + "\n")
     typer.echo(f"best {result.metric} {100 * result.score:.1f} with:")
     for key, value in result.config.to_dict().items():
         typer.echo(f"  {key} = {value}")

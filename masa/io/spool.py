@@ -9,13 +9,13 @@ the spool closes.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
 import numpy as np
 import torch
 
+from masa.io.writers import _temp_path
 from masa.structures import Detections
 
 __all__ = ["DetectionSpool"]
@@ -30,8 +30,8 @@ class DetectionSpool:
     """
 
     def __init__(self, folder: Path, name: str) -> None:
-        # named like the writers' temporaries, so a rerun after a killed run removes it too
-        self.path = Path(folder) / f".{name}.spool.{secrets.token_hex(4)}.tmp"
+        # a writers' temporary name, so a rerun after a killed run removes it too
+        self.path = _temp_path(Path(folder) / f"{name}.spool")
         self._file: BinaryIO | None = None
         self.frames = 0
 
