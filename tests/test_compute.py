@@ -41,7 +41,7 @@ def test_autocast_dtype_names() -> None:
 
 
 def test_track_threads_dtype_and_both_loops(
-    shared: Path, tiny_checkpoint: Path, tmp_path: Path, restore_threads
+    shared: Path, tiny_checkpoint: Path, tmp_path: Path, restore_threads, monkeypatch
 ) -> None:
     pets = shared / "data" / "mot" / "PETS09-S2L1"
     common = [
@@ -57,7 +57,17 @@ def test_track_threads_dtype_and_both_loops(
         "--threads",
         "1",
     ]
-    outputs = {}
+    from masa.adapter.model import MasaAdapter
+
+    calls: list[tuple[int, object]] = []  # (frames per adapter call, autocast dtype)
+    real = MasaAdapter.embed_batch
+
+    def spy(self, prepared, boxes):
+        calls.append((len(prepared), self.autocast_dtype))
+        return real(self, prepared, boxes)
+
+    monkeypatch.setattr(MasaAdapter, "embed_batch", spy)
+    outputs, used = {}, {}
     for name, flags in {
         "new": ["--prefetch"],
         "old": ["--no-prefetch"],
@@ -66,10 +76,13 @@ def test_track_threads_dtype_and_both_loops(
         result = CliRunner().invoke(app, ["track", *common, *flags, "--out", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         outputs[name] = (tmp_path / name / "PETS09-S2L1.txt").read_text()
+        used[name], calls[:] = list(calls), []
     assert torch.get_num_threads() == 1
     assert (
         outputs["new"] == outputs["old"]
     )  # the overlapped loop tracks exactly as the sequential one
-    assert len(outputs["bf16"].splitlines()) == len(outputs["old"].splitlines())
+    # the overlapped loop embeds the 4 frames in one call, the sequential one frame by frame
+    assert used["new"] == [(4, None)] and used["old"] == [(1, None)] * 4
+    assert {dtype for _, dtype in used["bf16"]} == {torch.bfloat16}
     result = CliRunner().invoke(app, ["track", *common, "--dtype", "int8", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "--dtype" in result.output
