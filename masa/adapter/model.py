@@ -227,15 +227,15 @@ class MasaAdapter(nn.Module):
         autocast = torch.autocast(device.type, dtype=dtype) if dtype else nullcontext()
         for members in groups.values():  # one group per frame size: padding stays per frame
             images = torch.cat([prepared[i][0] for i in members]).to(device)
-            rois = []
+            rois = []  # (batch index, x1, y1, x2, y2) in network pixels, built on the host
             for j, i in enumerate(members):  # per frame, not per box
-                xyxy = torch.as_tensor(np.asarray(boxes[i], dtype=np.float32)).reshape(-1, 4)
+                xyxy = np.asarray(boxes[i], dtype=np.float32).reshape(-1, 4)
                 sx, sy = prepared[i][1]
-                scaled = xyxy.to(device) * torch.tensor([sx, sy, sx, sy], device=device)
-                rois.append(torch.cat([scaled.new_full((len(scaled), 1), j), scaled], 1))
-            with autocast:
-                embeddings = self.forward(images, torch.cat(rois)).float()
-            for i, part in zip(members, embeddings.split([len(r) for r in rois])):
+                scaled = xyxy * np.array([sx, sy, sx, sy], dtype=np.float32)
+                rois.append(np.concatenate([np.full((len(xyxy), 1), j, np.float32), scaled], 1))
+            with autocast:  # one host-to-device copy of the RoIs per group
+                embeddings = self.forward(images, torch.from_numpy(np.concatenate(rois)).to(device))
+            for i, part in zip(members, embeddings.float().split([len(r) for r in rois])):
                 results[i] = part
         return results
 
