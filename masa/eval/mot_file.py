@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from masa.errors import InputError
 from masa.eval.readers import _mot_table, _read_txt, check_unique_ids
 from masa.eval.similarity import EvalDataset, RawSequence
@@ -39,18 +41,15 @@ def read_mot_file(
     if num_frames is not None and num_frames < 1:
         raise InputError(f"the number of frames must be >= 1, but got {num_frames}")
     gt_rows, tr_rows = _read_txt(gt, 7), _read_txt(results, 6)
-    for path, rows in ((gt, gt_rows), (results, tr_rows)):
-        if num_frames is not None and len(rows) and rows[:, 0].max() > num_frames:
-            raise InputError(
-                f"{path}: frame {int(rows[:, 0].max())} is past the last frame ({num_frames})"
-            )
-    last = int(max([0, *gt_rows[:, 0].tolist(), *tr_rows[:, 0].tolist()]))
-    length = num_frames if num_frames is not None else last
+    frames = np.concatenate([gt_rows[:, 0], tr_rows[:, 0]])
+    last = frames[np.isfinite(frames)].max(initial=0)  # NaN rows are _mot_table's error to report
+    length = num_frames if num_frames is not None else int(min(last, 2**31))
     if length < 1:
         raise InputError(f"{gt} and {results} have no rows: nothing to score")
     name = results.stem
-    gt_table = _mot_table(gt_rows, gt, length, True)
-    tr_table = _mot_table(tr_rows, results, length, False)
+    source = "--frames" if num_frames is not None else "the last frame in either file"
+    gt_table = _mot_table(gt_rows, gt, length, True, source)
+    tr_table = _mot_table(tr_rows, results, length, False, source)
     check_unique_ids(gt_table, "ground truth", name)
     check_unique_ids(tr_table, "results", name)
     sequence = RawSequence(name, length, gt_table, tr_table, benchmark="MOT15")

@@ -233,7 +233,10 @@ def _seq_length(seq_dir: Path) -> int:
     return length
 
 
-def _mot_table(rows: np.ndarray, path: Path, length: int, is_gt: bool) -> DetectionTable:
+def _mot_table(
+    rows: np.ndarray, path: Path, length: int, is_gt: bool, length_from: str = "seqinfo.ini seqLength"
+) -> DetectionTable:
+    """The rows as a table; `length_from` names where `length` came from, for the error."""
     whole = rows[:, [0, 1, 7] if rows.shape[1] >= 8 else [0, 1]]  # frame, id, class
     bad = ~np.isfinite(rows[:, :8]).all(axis=1) | (np.abs(whole) > 2**31).any(axis=1)
     if bad.any():
@@ -244,7 +247,7 @@ def _mot_table(rows: np.ndarray, path: Path, length: int, is_gt: bool) -> Detect
     bad = (frame < 0) | (frame >= length)
     if bad.any():
         raise InputError(
-            f"{path}: frame {int(rows[bad][0, 0])} is outside 1..{length} (seqinfo.ini seqLength)"
+            f"{path}: frame {int(rows[bad][0, 0])} is outside 1..{length} ({length_from})"
         )
     cols = rows.shape[1]
     classes = rows[:, 7].astype(np.int64) if cols >= 8 else np.ones(len(rows), np.int64)

@@ -52,7 +52,7 @@ def test_frames_and_errors(tmp_path: Path) -> None:
         and result.combined["CLR_FP"] == 1
         and result.combined["CLR_FN"] == 1
     )
-    with pytest.raises(InputError, match=r"res.txt: frame 4 is past the last frame \(3\)"):
+    with pytest.raises(InputError, match=r"res.txt: frame 4 is outside 1..3 \(--frames\)"):
         evaluate(gt, res, num_frames=3)
     with pytest.raises(InputError, match="is for a plain gt.txt file"):
         evaluate(tmp_path, res, "mot", num_frames=3)
@@ -81,5 +81,5 @@ def test_cli_frames_option(tmp_path: Path) -> None:
     )
     assert combined["MOTA"] == -1.0 and combined["HOTA"] == 0
     _assert_one_line_error(
-        _run("--gt", gt, "--results", res, "--frames", "1"), "past the last frame (1)"
+        _run("--gt", gt, "--results", res, "--frames", "1"), "is outside 1..1 (--frames)"
     )
