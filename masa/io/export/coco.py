@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from masa.boxes import xyxy_to_xywh
+from masa.io.export.tracks import class_label
 from masa.io.mots import _JsonLinesWriter, mask_to_rle
 from masa.io.writers import _tracked, output_track_ids
 from masa.structures import Detections
@@ -94,7 +95,7 @@ class CocoVideoJsonWriter(_JsonLinesWriter):
                 for f in self._frames
             ],
             "categories": [
-                {"id": c, "name": self.class_names.get(c, str(c))}
+                {"id": c, "name": class_label(self.class_names, c)}
                 for c in sorted(self._categories | set(self.class_names))
             ],
             "annotations": annotations,

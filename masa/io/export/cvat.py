@@ -29,7 +29,7 @@ from typing import IO
 import cv2
 import numpy as np
 
-from masa.io.export.tracks import Track, TrackRows
+from masa.io.export.tracks import Track, TrackRows, class_label, label_names
 from masa.io.writers import _AtomicWriter, _tracked
 from masa.structures import Detections
 
@@ -106,9 +106,6 @@ class CvatVideoXmlWriter(_AtomicWriter):
                 extras.append(_box_polygon(boxes[i]) if polygon is None else polygon)
         self._rows.add(frame_idx, detections, extras)
 
-    def _label(self, class_id: int) -> str:
-        return self.class_names.get(class_id, str(class_id))
-
     def _meta(self, class_ids: set[int]) -> ET.Element:
         meta = ET.Element("meta")
         task = ET.SubElement(meta, "task")
@@ -125,8 +122,7 @@ class CvatVideoXmlWriter(_AtomicWriter):
         for key, value in fields.items():
             ET.SubElement(task, key).text = str(value)
         labels = ET.SubElement(task, "labels")
-        names = dict.fromkeys(self._label(c) for c in sorted(set(self.class_names) | class_ids))
-        for name in names:
+        for name in label_names(self.class_names, class_ids):
             label = ET.SubElement(labels, "label")
             ET.SubElement(label, "name").text = name
             ET.SubElement(label, "type").text = "any"
@@ -140,7 +136,7 @@ class CvatVideoXmlWriter(_AtomicWriter):
 
     def _track_element(self, track: Track) -> ET.Element:
         element = ET.Element(
-            "track", id=str(track.track_id), label=self._label(track.class_id), source="auto"
+            "track", id=str(track.track_id), label=class_label(self.class_names, track.class_id), source="auto"
         )
         for i, frame in enumerate(track.frames.tolist()):
             self._shape(element, frame, track, i, outside=False)

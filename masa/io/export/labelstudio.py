@@ -27,7 +27,7 @@ from xml.sax.saxutils import quoteattr
 
 import numpy as np
 
-from masa.io.export.tracks import Track, TrackRows
+from masa.io.export.tracks import Track, TrackRows, class_label, label_names
 from masa.io.writers import _AtomicWriter, _temp_path
 from masa.structures import Detections
 
@@ -98,9 +98,6 @@ class LabelStudioVideoWriter(_AtomicWriter):
     def _write(self, frame_idx: int, detections: Detections, image: np.ndarray | None) -> None:
         self._rows.add(frame_idx, detections)
 
-    def _label(self, class_id: int) -> str:
-        return self.class_names.get(class_id, str(class_id))
-
     def _region(self, track: Track) -> dict:
         size = np.array([self.width, self.height, self.width, self.height], dtype=np.float64)
         xyxy = np.clip(track.xyxy / size, 0.0, 1.0) * 100  # (M, 4) percent of the frame
@@ -129,7 +126,7 @@ class LabelStudioVideoWriter(_AtomicWriter):
             "value": {
                 "framesCount": count,
                 "duration": round(count / self.fps, 6),
-                "labels": [self._label(track.class_id)],
+                "labels": [class_label(self.class_names, track.class_id)],
                 "sequence": sequence,
             },
         }
@@ -144,8 +141,7 @@ class LabelStudioVideoWriter(_AtomicWriter):
         }
         with open(self._tmp, "w", encoding="utf-8") as out:
             json.dump([{"data": {TO_NAME: self.video_url}, "predictions": [prediction]}], out)
-        class_ids = sorted(set(self.class_names) | {t.class_id for t in tracks})
-        labels = list(dict.fromkeys(self._label(c) for c in class_ids))
+        labels = label_names(self.class_names, {t.class_id for t in tracks})
         self._config_tmp = _temp_path(self.config_path)
         self._config_tmp.write_text(label_config(labels, self.fps), encoding="utf-8")
 

@@ -16,7 +16,7 @@ import numpy as np
 from masa.io.writers import _tracked, output_track_ids
 from masa.structures import Detections
 
-__all__ = ["Track", "TrackRows"]
+__all__ = ["Track", "TrackRows", "class_label", "label_names"]
 
 _FRAME, _ID, _CLASS, _SCORE = 0, 1, 2, 3  # columns of a row; 4:8 are x1, y1, x2, y2
 
@@ -129,3 +129,16 @@ class TrackRows:
                 next_frames=next_frames,
                 pauses=~present_next,
             )
+
+
+def class_label(class_names: dict[int, str], class_id: int) -> str:
+    """The label every export shows for a class: its name, else the id as text."""
+    return class_names.get(class_id, str(class_id))
+
+
+def label_names(class_names: dict[int, str], class_ids: set[int]) -> list[str]:
+    """The labels a labeling tool's project must define: every named class and every class
+    seen, in class-id order, each label once."""
+    return list(
+        dict.fromkeys(class_label(class_names, c) for c in sorted(set(class_names) | class_ids))
+    )

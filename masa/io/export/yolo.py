@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from masa.io.atomic_folder import AtomicFolderWriter
+from masa.io.export.tracks import class_label
 from masa.io.writers import _tracked, output_track_ids
 from masa.structures import Detections
 
@@ -103,7 +104,7 @@ class YoloDatasetWriter(AtomicFolderWriter):
                 raise OSError(f"cannot write {path}")
 
     def _finish(self) -> None:
-        names = {i: self.class_names.get(c, str(c)) for c, i in self._index.items()}
+        names = {i: class_label(self.class_names, c) for c, i in self._index.items()}
         lines = [
             f"# YOLO detection dataset of {json.dumps(self.video_name)} written by masa;",
             f"# track ids: tracks/{SUBSET}/*.txt (class cx cy w h conf track_id)",
